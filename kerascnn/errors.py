@@ -1,0 +1,56 @@
+"""User-facing errors: one clear line, never a traceback.
+
+Library code raises these; the CLI turns them into ``Error: <message>`` and an exit code.
+``UsageError`` means the user asked for something impossible (exit 2); ``KerasCNNError``
+means a well-formed request failed (exit 1).
+
+Example:
+    >>> from kerascnn.errors import unknown_name
+    >>> str(unknown_name("model", "resnet5O", ["resnet50", "resnet18"]))
+    "unknown model 'resnet5O' (did you mean 'resnet50'?)"
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class KerasCNNError(Exception):
+    """A failure to report as one line (CLI exit code 1)."""
+
+    exit_code = 1
+
+
+class UsageError(KerasCNNError, ValueError):
+    """Bad input from the user: unknown name, bad shape, missing file (CLI exit code 2)."""
+
+    exit_code = 2
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    """Return the closest choice to ``name``, or None when nothing is close.
+
+    Example:
+        >>> did_you_mean("vgg61", ["vgg16", "vgg19"])
+        'vgg16'
+    """
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:
+    """Build the error for an unknown ``kind`` (model, optimizer, ...) with a suggestion.
+
+    Example:
+        >>> raise unknown_name("optimizer", "adamm", ["adam", "sgd"])  # doctest: +SKIP
+    """
+    choices = sorted(choices)
+    guess = did_you_mean(name, choices)
+    if guess:
+        return UsageError(f"unknown {kind} {name!r} (did you mean {guess!r}?)")
+    return UsageError(f"unknown {kind} {name!r}; choose from: {', '.join(choices)}")

@@ -1,0 +1,43 @@
+"""The CLI's help and argument errors must not pay for importing TensorFlow."""
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+from kerascnn.cli import main
+try:
+    main({args!r})
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+"""
+
+
+def _heavy_modules(args):
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, timeout=60
+    )
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("HEAVY=")][-1]
+    return line.removeprefix("HEAVY=")
+
+
+def test_top_level_help_does_not_import_tensorflow():
+    assert _heavy_modules(["--help"]) == ""
+
+
+def test_every_verb_help_does_not_import_tensorflow():
+    from kerascnn.cli import COMMANDS, LazyGroup
+
+    for verb in COMMANDS:
+        if LazyGroup._load(verb) is None:
+            continue
+        assert _heavy_modules([verb, "--help"]) == "", verb
+
+
+def test_unknown_verb_suggests_and_exits_2(cli):
+    proc = cli("sumary")
+    assert proc.returncode == 2
+    assert "did you mean 'summary'" in proc.stderr
+    assert "Traceback" not in proc.stderr
