@@ -144,6 +144,7 @@ class _Source:
     skipped: list[str] = field(default_factory=list)
     channels: int | None = None  # channel count of the raw pixels when known
     image_hw: tuple[int, int] | None = None  # common raw size when known
+    natural_channels: int | None = None  # channels to use when input_shape is None
 
 
 def _digits_source() -> _Source:
@@ -183,9 +184,7 @@ def _check_raw_pixels(x: np.ndarray) -> np.ndarray:
     elif x.size and not np.issubdtype(x.dtype, np.integer) and x.dtype != np.bool_:
         raise UsageError(f"x has dtype {x.dtype}; expected raw 0-255 pixel values")
     if x.size and (x.min() < 0 or x.max() > 255):
-        raise UsageError(
-            f"x has values in [{x.min()}, {x.max()}]; expected raw pixels in 0..255"
-        )
+        raise UsageError(f"x has values in [{x.min()}, {x.max()}]; expected raw pixels in 0..255")
     return np.rint(x).astype(np.uint8) if x.dtype != np.uint8 else x
 
 
@@ -198,7 +197,9 @@ def _array_source(spec: tuple, class_names=None) -> _Source:
         raise UsageError("y looks one-hot encoded; pass integer class ids [N]")
     y = y.reshape(-1) if y.ndim == 2 else y
     if y.ndim != 1 or len(y) != len(x):
-        raise UsageError(f"x has {len(x)} images but y has shape {tuple(y.shape)}; expected [{len(x)}]")
+        raise UsageError(
+            f"x has {len(x)} images but y has shape {tuple(y.shape)}; expected [{len(x)}]"
+        )
     if len(y) == 0:
         raise UsageError("the arrays hold no images")
     if np.issubdtype(y.dtype, np.integer) and y.min() >= 0:
@@ -292,8 +293,11 @@ def stratified_split(
 def _split_source(source: _Source, val_split: float, test_split: float, seed: int) -> dict:
     """Carve the splits the source lacks out of its training part (stratified, seeded)."""
     splits = dict(source.splits)
-    wanted = [(name, frac) for name, frac in (("test", test_split), ("val", val_split))
-              if name not in splits and frac > 0]
+    wanted = [
+        (name, frac)
+        for name, frac in (("test", test_split), ("val", val_split))
+        if name not in splits and frac > 0
+    ]
     if not wanted:
         return splits
     train = splits["train"]
@@ -317,9 +321,10 @@ def _split_source(source: _Source, val_split: float, test_split: float, seed: in
 
 def _check_input_shape(input_shape, source: _Source) -> tuple[int, int, int]:
     if input_shape is None:
-        if source.image_hw is None or source.channels is None:
+        channels = source.channels or source.natural_channels
+        if source.image_hw is None or channels is None:
             raise UsageError(f"pass input_shape for {source.spec} (its images vary in size)")
-        return (*source.image_hw, source.channels)
+        return (*source.image_hw, channels)
     try:
         shape = tuple(int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -367,7 +372,9 @@ def _decode_file(path, input_shape):
     image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
     if input_shape[-1] == 4:
-        image = tf.concat([image, tf.fill(tf.shape(image[..., :1]), tf.constant(255, tf.uint8))], -1)
+        image = tf.concat(
+            [image, tf.fill(tf.shape(image[..., :1]), tf.constant(255, tf.uint8))], -1
+        )
     return image
 
 
@@ -520,7 +527,18 @@ def _augmenter(augment, input_shape, seed):
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_source(spec, *, data_dir, download, split, skip_bad, class_names=None) -> _Source:
+def _resolve_source(
+    spec,
+    *,
+    data_dir=None,
+    download=False,
+    split=None,
+    skip_bad=False,
+    class_names=None,
+    val_split=0.1,
+    test_split=0.1,
+    seed=0,
+) -> _Source:
     if isinstance(spec, (tuple, list)) and not isinstance(spec, str):
         return _array_source(tuple(spec), class_names=class_names)
     if isinstance(spec, os.PathLike):
@@ -535,14 +553,24 @@ def _resolve_source(spec, *, data_dir, download, split, skip_bad, class_names=No
     if spec.startswith("tfds:"):
         from kerascnn import _tfds_source
 
-        return _tfds_source.load(spec[5:], data_dir=data_dir, download=download, split=split)
+        return _tfds_source.load(
+            spec[5:],
+            data_dir=data_dir,
+            download=download,
+            split=split,
+            val_split=val_split,
+            test_split=test_split,
+            seed=seed,
+        )
     path = Path(spec).expanduser()
     if path.is_dir():
         from kerascnn import _imagefiles
 
         return _imagefiles.folder_source(path, skip_bad=skip_bad)
     if path.exists():
-        raise UsageError(f"data spec {spec!r} is a file; pass a folder laid out root/<class>/<image>")
+        raise UsageError(
+            f"data spec {spec!r} is a file; pass a folder laid out root/<class>/<image>"
+        )
     if "/" in spec or os.sep in spec or spec.startswith("."):
         raise UsageError(f"data folder {spec!r} does not exist")
     raise unknown_name("dataset", spec, ["digits", "tfds:NAME", "a folder path"])
@@ -600,8 +628,15 @@ def load_data(
             f"val_split + test_split = {val_split + test_split:g} leaves no training data"
         )
     source = _resolve_source(
-        spec, data_dir=data_dir, download=download, split=split, skip_bad=skip_bad,
+        spec,
+        data_dir=data_dir,
+        download=download,
+        split=split,
+        skip_bad=skip_bad,
         class_names=class_names,
+        val_split=float(val_split),
+        test_split=float(test_split),
+        seed=seed,
     )
     shape = _check_input_shape(input_shape, source)
     splits = _split_source(source, float(val_split), float(test_split), seed)
@@ -613,8 +648,13 @@ def load_data(
             datasets[name] = None
             continue
         datasets[name] = _pipeline(
-            part, shape, batch_size=int(batch_size), training=(name == "train"),
-            seed=seed, cache=cache, augmenter=augmenter,
+            part,
+            shape,
+            batch_size=int(batch_size),
+            training=(name == "train"),
+            seed=seed,
+            cache=cache,
+            augmenter=augmenter,
         )
     if datasets["train"] is None:
         raise UsageError(f"{source.spec} has no training images")
