@@ -1,0 +1,831 @@
+"""Convolution arithmetic: output sizes, receptive fields, parameters and MACs.
+
+The formulas the rest of the project leans on, plus :func:`analyze`, which walks a built Keras
+functional model and reports them layer by layer.
+
+Output size of a convolution or pooling window along one axis (input ``n``, kernel ``k``,
+stride ``s``, dilation ``d``, padding ``p`` on each side)::
+
+    out = floor((n + 2p - d(k-1) - 1) / s) + 1
+
+Keras' ``"valid"`` is ``p = 0``; Keras' ``"same"`` pads just enough that ``out = ceil(n / s)``
+(the extra pixel, when the total is odd, goes after); an explicit integer is what
+``ZeroPadding2D(p)`` followed by a ``"valid"`` convolution does.
+
+Receptive field ``r`` and jump ``j`` (the distance, in input pixels, between neighbouring
+outputs — the effective stride) grow layer by layer::
+
+    r_out = r_in + d(k-1) * j_in        j_out = j_in * s
+
+starting from ``r = j = 1`` at the input. Where branches merge (``Add``, ``Concatenate``) the
+receptive field is the largest of the branches'.
+
+MAC convention (multiply-accumulates, the unit torchvision's "GFLOPS" column uses):
+
+* convolution: ``H_out * W_out * C_out * (k_h * k_w * C_in / groups)`` (depthwise: groups = C_in);
+* dense: ``in * out`` (times any leading axes when applied to a feature map);
+* bias additions, batch norm, activations, pooling, padding, merges and dropout count as 0 —
+  they are cheap element-wise work, and leaving them out makes the figures comparable with the
+  published ones (ResNet-50 at 224×224: 4.09 G).
+
+Example:
+    >>> conv_output_size(224, 7, stride=2, padding=3)
+    112
+    >>> receptive_fields([(3, 1), (3, 1), (2, 2)])
+    [(3, 1), (5, 1), (6, 2)]
+    >>> conv_macs((112, 112), 7, 3, 64)
+    118013952
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from kerascnn.errors import UsageError
+
+__all__ = [
+    "LayerStats",
+    "ModelAnalysis",
+    "Totals",
+    "analyze",
+    "batchnorm_params",
+    "conv_macs",
+    "conv_output_size",
+    "conv_params",
+    "count_macs",
+    "dense_macs",
+    "dense_params",
+    "effective_kernel_size",
+    "format_count",
+    "format_table",
+    "next_receptive_field",
+    "receptive_fields",
+    "same_padding",
+]
+
+# --------------------------------------------------------------------------------------------
+# The formulas, on plain integers (no TensorFlow needed)
+# --------------------------------------------------------------------------------------------
+
+
+def _positive(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def _per_axis(value, rank: int, what: str) -> tuple[int, ...]:
+    """``3`` or ``(3, 3)`` -> a tuple of ``rank`` positive ints."""
+    values = (value,) * rank if isinstance(value, int) else tuple(value)
+    if len(values) != rank:
+        raise UsageError(f"{what} {value!r} does not have {rank} entries")
+    return tuple(_positive(v, what) for v in values)
+
+
+def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel in input pixels: ``d(k-1) + 1``.
+
+    Example:
+        >>> effective_kernel_size(3, dilation=2)
+        5
+    """
+    _positive(kernel_size, "kernel size")
+    _positive(dilation, "dilation")
+    return dilation * (kernel_size - 1) + 1
+
+
+def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """The ``(before, after)`` zero padding Keras/TensorFlow ``"same"`` adds along one axis.
+
+    Just enough that ``ceil(n / stride)`` windows fit; an odd total puts the extra pixel after.
+
+    Example:
+        >>> same_padding(224, 7, stride=2)
+        (2, 3)
+        >>> same_padding(5, 3)
+        (1, 1)
+    """
+    _positive(n, "input size")
+    _positive(stride, "stride")
+    span = effective_kernel_size(kernel_size, dilation)
+    out = -(-n // stride)
+    total = max((out - 1) * stride + span - n, 0)
+    return total // 2, total - total // 2
+
+
+def _padding_amounts(n, kernel_size, stride, padding, dilation) -> tuple[int, int]:
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return 0, 0
+        if mode == "same":
+            return same_padding(n, kernel_size, stride, dilation)
+        if mode == "causal":  # Conv1D: all padding before, output aligned with the input
+            return effective_kernel_size(kernel_size, dilation) - 1, 0
+        raise UsageError(
+            f"unknown padding {padding!r}; use 'valid', 'same', 'causal', an int or (before, after)"
+        )
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        before = after = padding
+    else:
+        try:
+            before, after = padding
+        except (TypeError, ValueError):
+            raise UsageError(f"padding {padding!r} is not an int or (before, after)") from None
+    if not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in (before, after)):
+        raise UsageError(f"padding {padding!r} must be non-negative integers")
+    return before, after
+
+
+def conv_output_size(
+    n: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: str | int | tuple[int, int] = "valid",
+    dilation: int = 1,
+) -> int:
+    """Length of a convolution's (or pooling window's) output along one axis.
+
+    ``padding`` is ``"valid"``, ``"same"`` (Keras: ``ceil(n / stride)``), ``"causal"``, an int
+    ``p`` (``p`` zeros on each side) or ``(before, after)``. A window that does not fit raises
+    :class:`~kerascnn.errors.UsageError`.
+
+    Example:
+        >>> conv_output_size(224, 7, stride=2, padding=3)
+        112
+        >>> conv_output_size(32, 5)
+        28
+        >>> conv_output_size(7, 3, stride=2, padding="same")
+        4
+        >>> conv_output_size(10, 3, dilation=2)
+        6
+    """
+    _positive(n, "input size")
+    _positive(stride, "stride")
+    span = effective_kernel_size(kernel_size, dilation)
+    before, after = _padding_amounts(n, kernel_size, stride, padding, dilation)
+    padded = n + before + after
+    if padded < span:
+        raise UsageError(
+            f"a kernel spanning {span} pixels does not fit an input of {n}"
+            + (f" padded to {padded}" if padded != n else "")
+        )
+    return (padded - span) // stride + 1
+
+
+def next_receptive_field(
+    receptive_field: int, jump: int, kernel_size: int, stride: int = 1, dilation: int = 1
+) -> tuple[int, int]:
+    """One layer's step: ``(r + d(k-1) * j, j * s)``.
+
+    Example:
+        >>> next_receptive_field(1, 1, 7, stride=2)
+        (7, 2)
+        >>> next_receptive_field(7, 2, 3, stride=2)
+        (11, 4)
+    """
+    _positive(receptive_field, "receptive field")
+    _positive(jump, "jump")
+    span = effective_kernel_size(kernel_size, dilation)
+    return receptive_field + (span - 1) * jump, jump * _positive(stride, "stride")
+
+
+def receptive_fields(layers: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
+    """Receptive field and jump after each layer of a chain of ``(kernel, stride[, dilation])``.
+
+    Padding does not change either (it only shifts where the windows sit).
+
+    Example:
+        >>> receptive_fields([(3, 1), (3, 1), (2, 2)])  # two 3x3 convs, then 2x2/2 pooling
+        [(3, 1), (5, 1), (6, 2)]
+        >>> receptive_fields([(3, 1, 2)])  # a dilated 3x3 sees 5 pixels
+        [(5, 1)]
+    """
+    receptive_field, jump, out = 1, 1, []
+    for spec in layers:
+        receptive_field, jump = next_receptive_field(receptive_field, jump, *spec)
+        out.append((receptive_field, jump))
+    return out
+
+
+def conv_params(
+    kernel_size: int | Sequence[int],
+    in_channels: int,
+    out_channels: int,
+    *,
+    groups: int = 1,
+    use_bias: bool = True,
+) -> int:
+    """Weights of a convolution: ``prod(k) * C_in / groups * C_out`` (+ ``C_out`` biases).
+
+    An int kernel size means a square 2-D kernel (as in ``Conv2D(filters, 3)``); pass ``(k,)``
+    for 1-D. A depthwise convolution with multiplier ``m`` is ``groups=C_in, out_channels=C_in*m``.
+
+    Example:
+        >>> conv_params(3, 64, 64, use_bias=False)
+        36864
+        >>> conv_params((5, 5), 6, 16)  # LeNet-5 C3, fully connected
+        2416
+    """
+    kernel = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+    _check_groups(in_channels, out_channels, groups)
+    return math.prod(kernel) * (in_channels // groups) * out_channels + (
+        out_channels if use_bias else 0
+    )
+
+
+def conv_macs(
+    output_size: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    in_channels: int,
+    out_channels: int,
+    *,
+    groups: int = 1,
+) -> int:
+    """Multiply-accumulates of a convolution: ``prod(out) * C_out * prod(k) * C_in / groups``.
+
+    ``output_size`` and ``kernel_size`` are an int (square/1-D) or one entry per spatial axis.
+
+    Example:
+        >>> conv_macs((28, 28), 5, 1, 6)  # LeNet-5 C1
+        117600
+    """
+    _check_groups(in_channels, out_channels, groups)
+    spatial = tuple(output_size) if not isinstance(output_size, int) else None
+    kernel = tuple(kernel_size) if not isinstance(kernel_size, int) else None
+    if spatial is None:
+        rank = len(kernel) if kernel is not None else 2
+        spatial = (output_size,) * rank
+    if kernel is None:
+        kernel = (kernel_size,) * len(spatial)
+    return math.prod(spatial) * out_channels * math.prod(kernel) * (in_channels // groups)
+
+
+def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
+    _positive(in_channels, "input channels")
+    _positive(out_channels, "output channels")
+    _positive(groups, "groups")
+    if in_channels % groups or out_channels % groups:
+        raise UsageError(
+            f"groups={groups} must divide both input ({in_channels}) and output "
+            f"({out_channels}) channels"
+        )
+
+
+def dense_params(in_features: int, out_features: int, *, use_bias: bool = True) -> int:
+    """Weights of a fully connected layer: ``in * out`` (+ ``out`` biases).
+
+    Example:
+        >>> dense_params(120, 84)
+        10164
+    """
+    return _positive(in_features, "input features") * _positive(
+        out_features, "output features"
+    ) + (out_features if use_bias else 0)
+
+
+def dense_macs(in_features: int, out_features: int) -> int:
+    """Multiply-accumulates of a fully connected layer: ``in * out``.
+
+    Example:
+        >>> dense_macs(2048, 1000)
+        2048000
+    """
+    return _positive(in_features, "input features") * _positive(out_features, "output features")
+
+
+def batchnorm_params(channels: int, *, center: bool = True, scale: bool = True) -> tuple[int, int]:
+    """``(trainable, non_trainable)`` weights of batch norm: gamma/beta, then moving mean/var.
+
+    Example:
+        >>> batchnorm_params(64)
+        (128, 128)
+    """
+    _positive(channels, "channels")
+    return channels * (int(center) + int(scale)), 2 * channels
+
+
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def format_count(value: int | float | None, digits: int = 2) -> str:
+    """Human units: ``4089184256 -> "4.09 G"``; below a thousand the plain number.
+
+    Example:
+        >>> format_count(4_089_184_256)
+        '4.09 G'
+        >>> format_count(416_520)
+        '416.52 K'
+        >>> format_count(840)
+        '840'
+    """
+    if value is None:
+        return "-"
+    for size, unit in _UNITS:
+        if abs(value) >= size:
+            return f"{value / size:.{digits}f} {unit}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence], right: Iterable[int] = ()) -> str:
+    """A plain-text table, columns padded to their widest cell; ``right`` = right-aligned columns.
+
+    Example:
+        >>> print(format_table(["name", "params"], [["lenet5", "61,706"]], right=[1]))
+        name    params
+        ------  ------
+        lenet5  61,706
+    """
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    right = set(right)
+
+    def line(row):
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+# --------------------------------------------------------------------------------------------
+# Walking a built Keras model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One layer application in a model, as :func:`analyze` sees it.
+
+    ``output_shape`` leaves out the batch axis. ``receptive_field``, ``jump`` and ``start`` have
+    one entry per spatial axis of the model input (height, width): the window of input pixels one
+    output value sees, the step between neighbouring outputs, and where (in input pixel
+    coordinates, pixel centres at 0, 1, 2, …) the first output's window is centred. After global
+    pooling or flattening the receptive field covers the whole input.
+    """
+
+    name: str
+    type: str
+    output_shape: tuple
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    receptive_field: tuple[int, ...]
+    jump: tuple[int, ...]
+    start: tuple[float, ...] = ()
+    inputs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over a model: parameters (trainable / non-trainable / all) and MACs."""
+
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+
+
+class ModelAnalysis(list):
+    """The list of :class:`LayerStats` for a model, with its totals and a printable table.
+
+    Example:
+        >>> report = analyze(model)  # doctest: +SKIP
+        >>> report.totals.macs, report[-1].receptive_field  # doctest: +SKIP
+        >>> print(report.table())  # doctest: +SKIP
+    """
+
+    def __init__(self, layers: Iterable[LayerStats], *, model_name: str, input_shape: tuple):
+        super().__init__(layers)
+        self.model_name = model_name
+        self.input_shape = tuple(input_shape)
+
+    @property
+    def totals(self) -> Totals:
+        """Sum of params (each weight once) and MACs over every layer."""
+        trainable = sum(s.trainable_params for s in self)
+        non_trainable = sum(s.non_trainable_params for s in self)
+        return Totals(
+            params=trainable + non_trainable,
+            trainable_params=trainable,
+            non_trainable_params=non_trainable,
+            macs=sum(s.macs for s in self),
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``{"model", "input_shape", "layers": [...], "totals": {...}}``."""
+        return {
+            "model": self.model_name,
+            "input_shape": list(self.input_shape),
+            "layers": [s.to_dict() for s in self],
+            "totals": asdict(self.totals),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def table(self) -> str:
+        """A per-layer text table with the totals underneath."""
+        rows = [
+            [
+                s.name,
+                s.type,
+                _shape_text(s.output_shape),
+                f"{s.params:,}",
+                format_count(s.macs) if s.macs else "0",
+                _axes_text(s.receptive_field),
+                _axes_text(s.jump),
+            ]
+            for s in self
+        ]
+        headers = ["layer", "type", "output", "params", "MACs", "RF", "jump"]
+        body = format_table(headers, rows, right=[3, 4, 5, 6])
+        t = self.totals
+        shape = "x".join(str(d) for d in self.input_shape)
+        footer = [
+            f"model: {self.model_name}   input: {shape}   layers: {len(self)}",
+            f"total params: {t.params:,}  (trainable: {t.trainable_params:,}, "
+            f"non-trainable: {t.non_trainable_params:,})",
+            f"total MACs: {format_count(t.macs)}  ({t.macs:,})",
+        ]
+        rule = "=" * max(len(ln) for ln in body.splitlines())
+        return "\n".join([body, rule, *footer])
+
+
+def _shape_text(shape: tuple) -> str:
+    if shape and isinstance(shape[0], tuple):  # several outputs
+        return ", ".join(_shape_text(s) for s in shape)
+    return "x".join("?" if d is None else str(d) for d in shape) or "scalar"
+
+
+def _axes_text(values: tuple) -> str:
+    if not values:
+        return "-"
+    values = tuple(int(v) if float(v).is_integer() else round(v, 2) for v in values)
+    return str(values[0]) if len(set(values)) == 1 else "x".join(str(v) for v in values)
+
+
+@dataclass
+class _Field:
+    """Receptive-field state of one tensor, one entry per spatial axis of the model input."""
+
+    rf: tuple
+    jump: tuple
+    start: tuple
+    global_: bool = False  # already covers the whole input (after global pooling / flatten)
+    extent: tuple = field(default=())  # spatial size of the tensor this describes
+
+
+_CONV = {
+    "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D",
+    "SeparableConv1D", "SeparableConv2D",
+}  # fmt: skip
+_CONV_TRANSPOSE = {"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+_POOL = {
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+}  # fmt: skip
+_UPSAMPLE = {"UpSampling1D", "UpSampling2D", "UpSampling3D"}
+_MERGE = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
+
+
+def _static_shape(tensor) -> tuple:
+    return tuple(None if d is None else int(d) for d in tensor.shape)
+
+
+def _spatial(shape: tuple, data_format: str = "channels_last") -> tuple:
+    """Spatial axes of a batched shape (batch, *spatial, channels)."""
+    if len(shape) < 3:
+        return ()
+    return tuple(shape[2:]) if data_format == "channels_first" else tuple(shape[1:-1])
+
+
+def _channels(shape: tuple, data_format: str = "channels_last") -> int:
+    return shape[1] if data_format == "channels_first" else shape[-1]
+
+
+def _padding_pairs(padding, rank: int) -> tuple[tuple[int, int], ...] | None:
+    """Normalise a padding layer's ``padding`` attribute to one ``(before, after)`` per axis."""
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        return ((padding, padding),) * rank
+    try:
+        items = tuple(padding)
+    except TypeError:
+        return None
+    if rank == 1 and len(items) == 2 and all(isinstance(p, int) for p in items):
+        return (items,)
+    if len(items) != rank:
+        return None
+    pairs = []
+    for item in items:
+        if isinstance(item, int):
+            pairs.append((item, item))
+        else:
+            before, after = item
+            pairs.append((int(before), int(after)))
+    return tuple(pairs)
+
+
+def _windowed(state: _Field, kernel, strides, dilation, pads) -> _Field:
+    """Apply a sliding window (conv / pooling) to a receptive-field state."""
+    rf, jump, start = [], [], []
+    for r, j, s0, k, s, d, (before, _after) in zip(
+        state.rf, state.jump, state.start, kernel, strides, dilation, pads
+    ):
+        span = d * (k - 1) + 1
+        rf.append(r + (span - 1) * j)
+        start.append(s0 + ((span - 1) / 2 - before) * j)
+        jump.append(j * s)
+    return _Field(tuple(rf), tuple(jump), tuple(start))
+
+
+def _whole_input(state: _Field) -> _Field:
+    """The state after a layer that mixes every spatial position (global pooling, flatten)."""
+    if state.global_ or not state.extent:
+        return _Field(state.rf, state.jump, state.start, global_=True)
+    rf = tuple(r + (n - 1) * j for r, n, j in zip(state.rf, state.extent, state.jump))
+    jump = tuple(n * j for n, j in zip(state.extent, state.jump))
+    start = tuple(s + (n - 1) / 2 * j for s, n, j in zip(state.start, state.extent, state.jump))
+    return _Field(rf, jump, start, global_=True)
+
+
+def _window_params(layer, rank: int):
+    kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+    kernel = _per_axis(kernel, rank, "kernel size")
+    strides = _per_axis(getattr(layer, "strides", None) or kernel, rank, "stride")
+    dilation = _per_axis(getattr(layer, "dilation_rate", 1) or 1, rank, "dilation")
+    return kernel, strides, dilation
+
+
+def _propagate(layer, kind: str, in_states, in_shapes, out_shape) -> _Field:
+    """Receptive-field state of a layer's output, from its inputs' states and shapes."""
+    data_format = getattr(layer, "data_format", None) or "channels_last"
+    if len(in_states) != 1:  # merges: the widest branch decides
+        rf = tuple(max(vals) for vals in zip(*(s.rf for s in in_states)))
+        jump = tuple(max(vals) for vals in zip(*(s.jump for s in in_states)))
+        start = tuple(min(vals) for vals in zip(*(s.start for s in in_states)))
+        merged = _Field(rf, jump, start, global_=any(s.global_ for s in in_states))
+        merged.extent = _spatial(out_shape, data_format)
+        return merged
+
+    state, in_shape = in_states[0], in_shapes[0]
+    in_spatial = _spatial(in_shape, data_format)
+    out_spatial = _spatial(out_shape, data_format)
+
+    if state.global_:
+        new = _Field(state.rf, state.jump, state.start, global_=True)
+    elif len(out_spatial) != len(in_spatial) or kind.startswith("Global") or kind == "Flatten":
+        new = _whole_input(state)
+    elif not in_spatial:
+        new = _Field(state.rf, state.jump, state.start)
+    elif kind in _CONV or kind in _POOL:
+        rank = len(in_spatial)
+        kernel, strides, dilation = _window_params(layer, rank)
+        mode = getattr(layer, "padding", "valid")
+        pads = tuple(
+            _padding_amounts(n, k, s, mode, d) if n is not None else (0, 0)
+            for n, k, s, d in zip(in_spatial, kernel, strides, dilation)
+        )
+        new = _windowed(state, kernel, strides, dilation, pads)
+    elif kind in _CONV_TRANSPOSE or kind in _UPSAMPLE:
+        # An upsampling layer interleaves: outputs are 1/s apart, and a kernel adds (k-1) of them.
+        rank = len(in_spatial)
+        if kind in _UPSAMPLE:
+            strides = _per_axis(getattr(layer, "size", 2), rank, "size")
+            kernel = (1,) * rank
+        else:
+            kernel, strides, _ = _window_params(layer, rank)
+        jump = tuple(j / s for j, s in zip(state.jump, strides))
+        rf = tuple(r + (k - 1) * j for r, k, j in zip(state.rf, kernel, jump))
+        new = _Field(rf, jump, state.start)
+    elif in_spatial == out_spatial:  # element-wise: BN, activations, dropout, 1x1 heads...
+        new = _Field(state.rf, state.jump, state.start)
+    else:
+        pairs = None
+        if "Padding" in kind and hasattr(layer, "padding"):
+            pairs = _padding_pairs(layer.padding, len(in_spatial))
+        elif kind.startswith("Cropping") and hasattr(layer, "cropping"):
+            crops = _padding_pairs(layer.cropping, len(in_spatial))
+            pairs = tuple((-a, -b) for a, b in crops) if crops else None
+        if pairs is None and all(
+            n is not None and m is not None and m > n for n, m in zip(in_spatial, out_spatial)
+        ):
+            # An unknown padding layer: assume the growth is split evenly, extra after.
+            pairs = tuple(((m - n) // 2, m - n - (m - n) // 2) for n, m in zip(in_spatial, out_spatial))
+        if pairs is not None:
+            start = tuple(s - before * j for s, j, (before, _) in zip(state.start, state.jump, pairs))
+            new = _Field(state.rf, state.jump, start)
+        else:
+            # An unknown shrinking layer (e.g. adaptive pooling): infer a valid window from the
+            # sizes, the way adaptive pooling picks stride = n // m and kernel = n - (m-1)*stride.
+            strides, kernel = [], []
+            for n, m in zip(in_spatial, out_spatial):
+                if n is None or m is None or m < 1:
+                    strides.append(1)
+                    kernel.append(1)
+                    continue
+                s = max(n // m, 1)
+                strides.append(s)
+                kernel.append(max(n - (m - 1) * s, 1))
+            rank = len(in_spatial)
+            new = _windowed(state, kernel, strides, (1,) * rank, ((0, 0),) * rank)
+    new.extent = out_spatial
+    return new
+
+
+def _weight_count(weights) -> int:
+    return sum(math.prod(int(d) for d in w.shape) for w in weights)
+
+
+def _layer_macs(layer, kind: str, in_shapes, out_shape, *, inner_macs=None) -> int:
+    """MACs of one application of ``layer`` (see the module docstring for the convention)."""
+    if inner_macs is not None:
+        return inner_macs
+    data_format = getattr(layer, "data_format", None) or "channels_last"
+    if kind in _CONV or kind in _CONV_TRANSPOSE:
+        in_shape = in_shapes[0]
+        c_in = _channels(in_shape, data_format)
+        kernel = _per_axis(layer.kernel_size, len(_spatial(in_shape, data_format)), "kernel size")
+        if kind in _CONV_TRANSPOSE:  # every input pixel scatters a full kernel
+            positions = math.prod(_spatial(in_shape, data_format))
+            groups = getattr(layer, "groups", 1) or 1
+            return positions * c_in * math.prod(kernel) * layer.filters // groups
+        positions = math.prod(_spatial(out_shape, data_format))
+        if kind.startswith("Depthwise") or kind.startswith("Separable"):
+            depthwise = positions * c_in * layer.depth_multiplier * math.prod(kernel)
+            if kind.startswith("Depthwise"):
+                return depthwise
+            return depthwise + positions * c_in * layer.depth_multiplier * layer.filters
+        groups = getattr(layer, "groups", 1) or 1
+        return conv_macs(
+            _spatial(out_shape, data_format), kernel, c_in, _channels(out_shape), groups=groups
+        )
+    if kind == "Dense":
+        in_shape = in_shapes[0]
+        leading = math.prod(d for d in in_shape[1:-1] if d is not None)
+        return leading * dense_macs(in_shape[-1], layer.units)
+    return 0
+
+
+def _is_model(op) -> bool:
+    return hasattr(op, "operations") and hasattr(op, "inputs") and hasattr(op, "outputs")
+
+
+def _ordered_nodes(model):
+    """Every node (one application of an operation) of ``model``, inputs first.
+
+    Walks back from the outputs without recursion (ResNet-152 is deep), then orders the nodes
+    topologically, preferring the model's own operation order so the table reads like Keras'.
+    """
+    outputs = list(model.outputs)
+    rank = {id(op): i for i, op in enumerate(model.operations)}
+    nodes, parents = {}, {}
+    stack = [t._keras_history for t in outputs]
+    while stack:
+        op, node_index, _ = stack.pop()
+        node = op._inbound_nodes[node_index]
+        key = (id(op), node_index)
+        if key in nodes:
+            continue
+        nodes[key] = (op, node_index, node)
+        parents[key] = []
+        for tensor in node.input_tensors:
+            history = tensor._keras_history
+            parents[key].append((id(history[0]), history[1]))
+            stack.append(history)
+    children = {key: [] for key in nodes}
+    waiting = {}
+    for key, deps in parents.items():
+        unique = set(deps)
+        waiting[key] = len(unique)
+        for dep in unique:
+            children[dep].append(key)
+
+    def priority(key):
+        return (rank.get(key[0], len(rank)), key[1], key[0])
+
+    ready = [priority(k) + (k,) for k, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        key = heapq.heappop(ready)[-1]
+        order.append(nodes[key])
+        for child in children[key]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, priority(child) + (child,))
+    return order
+
+
+def analyze(model) -> ModelAnalysis:
+    """Walk a built Keras functional (or Sequential) model and report every layer.
+
+    Returns a :class:`ModelAnalysis` — a list of :class:`LayerStats` (name, type, output shape,
+    trainable / non-trainable params, MACs, receptive field, jump) with ``.totals`` and
+    ``.table()``. Handles convolutions (groups, dilation, depthwise, separable), dense, pooling
+    (max / average / global), padding layers (``ZeroPadding2D`` and kerascnn's circular / reflect
+    padding, or any layer with a ``padding`` attribute that grows the map), batch norm,
+    activations, dropout, flatten and merges (``Add``: receptive field = max over branches,
+    ``Concatenate``). A nested model counts as one row whose MACs are its own total.
+
+    Example:
+        >>> import keras  # doctest: +SKIP
+        >>> x = keras.Input((32, 32, 1))  # doctest: +SKIP
+        >>> y = keras.layers.Conv2D(6, 5)(x)  # doctest: +SKIP
+        >>> report = analyze(keras.Model(x, y))  # doctest: +SKIP
+        >>> report[-1].macs, report[-1].receptive_field  # doctest: +SKIP
+        (117600, (5, 5))
+    """
+    if not hasattr(model, "outputs") or not getattr(model, "built", True):
+        raise UsageError("analyze() needs a built Keras model with inputs and outputs")
+    try:
+        model_inputs = list(model.inputs)
+    except (AttributeError, ValueError):
+        raise UsageError(
+            f"model {getattr(model, 'name', model)!r} has no defined inputs; "
+            "build it on a keras.Input first"
+        ) from None
+    if not model_inputs:
+        raise UsageError(f"model {model.name!r} has no inputs")
+    first_spatial = _spatial(_static_shape(model_inputs[0]))
+    origin = _Field(
+        rf=(1,) * len(first_spatial),
+        jump=(1,) * len(first_spatial),
+        start=(0.0,) * len(first_spatial),
+        extent=first_spatial,
+    )
+
+    states: dict[int, _Field] = {}
+    producers: dict[int, str] = {}
+    counted: set[int] = set()
+    stats = []
+    for op, node_index, node in _ordered_nodes(model):
+        kind = type(op).__name__
+        in_tensors = list(node.input_tensors)
+        out_tensors = list(node.output_tensors)
+        in_shapes = [_static_shape(t) for t in in_tensors]
+        out_shapes = [_static_shape(t) for t in out_tensors]
+        if in_tensors:
+            in_states = [states.get(id(t), origin) for t in in_tensors]
+            # A layer like Dense(…)(x, mask) or a merge of identical tensors counts each once.
+            try:
+                state = _propagate(op, kind, in_states, in_shapes, out_shapes[0])
+            except (UsageError, TypeError, ValueError):
+                state = in_states[0]
+        else:  # an InputLayer
+            state = _Field(origin.rf, origin.jump, origin.start, extent=_spatial(out_shapes[0]))
+        for tensor in out_tensors:
+            states[id(tensor)] = state
+            producers[id(tensor)] = op.name
+
+        first_use = id(op) not in counted
+        counted.add(id(op))
+        trainable = _weight_count(getattr(op, "trainable_weights", [])) if first_use else 0
+        non_trainable = _weight_count(getattr(op, "non_trainable_weights", [])) if first_use else 0
+        inner = count_macs(op) if _is_model(op) else None
+        macs = _layer_macs(op, kind, in_shapes, out_shapes[0], inner_macs=inner) if in_tensors else 0
+        shape = out_shapes[0][1:] if len(out_shapes) == 1 else tuple(s[1:] for s in out_shapes)
+        name = op.name if node_index == 0 else f"{op.name}#{node_index}"
+        stats.append(
+            LayerStats(
+                name=name,
+                type=kind,
+                output_shape=shape,
+                params=trainable + non_trainable,
+                trainable_params=trainable,
+                non_trainable_params=non_trainable,
+                macs=int(macs),
+                receptive_field=tuple(_tidy(v) for v in state.rf),
+                jump=tuple(_tidy(v) for v in state.jump),
+                start=tuple(float(v) for v in state.start),
+                inputs=tuple(producers.get(id(t), "?") for t in in_tensors),
+            )
+        )
+    input_shape = tuple(d for d in _static_shape(model_inputs[0])[1:])
+    return ModelAnalysis(stats, model_name=model.name, input_shape=input_shape)
+
+
+def _tidy(value):
+    """Whole numbers as int (jumps after upsampling may be fractional)."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def count_macs(model) -> int:
+    """Total multiply-accumulates of one forward pass of a built model (batch of one).
+
+    Example:
+        >>> count_macs(kerascnn.build("resnet50"))  # doctest: +SKIP
+        4089184256
+    """
+    return analyze(model).totals.macs
