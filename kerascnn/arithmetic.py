@@ -560,6 +560,21 @@ def _whole_input(state: _Field) -> _Field:
     return _Field(rf, jump, start, global_=True)
 
 
+def _adaptive(state: _Field, in_spatial, out_spatial) -> _Field:
+    """Adaptive pooling (torch's windows ``[floor(i*n/m), ceil((i+1)*n/m))``).
+
+    Windows vary in width, so the receptive field is the widest window's and the jump is the
+    average step ``n / m`` (fractional when ``m`` does not divide ``n``).
+    """
+    rf, jump, start = [], [], []
+    for r, j, s0, n, m in zip(state.rf, state.jump, state.start, in_spatial, out_spatial):
+        widths = [-(-(i + 1) * n // m) - (i * n) // m for i in range(m)]
+        rf.append(r + (max(widths) - 1) * j)
+        jump.append(j * n / m)
+        start.append(s0 + (widths[0] - 1) / 2 * j)
+    return _Field(tuple(rf), tuple(jump), tuple(start))
+
+
 def _window_params(layer, rank: int):
     kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
     kernel = _per_axis(kernel, rank, "kernel size")
@@ -609,8 +624,17 @@ def _propagate(layer, kind: str, in_states, in_shapes, out_shape) -> _Field:
         jump = tuple(j / s for j, s in zip(state.jump, strides))
         rf = tuple(r + (k - 1) * j for r, k, j in zip(state.rf, kernel, jump))
         new = _Field(rf, jump, state.start)
+    elif "Adaptive" in kind and hasattr(layer, "output_size"):
+        new = _adaptive(state, in_spatial, out_spatial)
     elif in_spatial == out_spatial:  # element-wise: BN, activations, dropout, 1x1 heads...
         new = _Field(state.rf, state.jump, state.start)
+    elif hasattr(layer, "strides") and not (
+        hasattr(layer, "kernel_size") or hasattr(layer, "pool_size")
+    ):
+        # A strided subsample without a window (kerascnn's ZeroPadShortcut: x[:, ::s, ::s]).
+        rank = len(in_spatial)
+        strides = _per_axis(layer.strides, rank, "stride")
+        new = _windowed(state, (1,) * rank, strides, (1,) * rank, ((0, 0),) * rank)
     else:
         pairs = None
         if "Padding" in kind and hasattr(layer, "padding"):
@@ -627,8 +651,8 @@ def _propagate(layer, kind: str, in_states, in_shapes, out_shape) -> _Field:
             start = tuple(s - before * j for s, j, (before, _) in zip(state.start, state.jump, pairs))
             new = _Field(state.rf, state.jump, start)
         else:
-            # An unknown shrinking layer (e.g. adaptive pooling): infer a valid window from the
-            # sizes, the way adaptive pooling picks stride = n // m and kernel = n - (m-1)*stride.
+            # An unknown shrinking layer: infer a valid window from the sizes
+            # (stride = n // m, kernel = n - (m-1) * stride).
             strides, kernel = [], []
             for n, m in zip(in_spatial, out_spatial):
                 if n is None or m is None or m < 1:
@@ -734,10 +758,13 @@ def analyze(model) -> ModelAnalysis:
     Returns a :class:`ModelAnalysis` — a list of :class:`LayerStats` (name, type, output shape,
     trainable / non-trainable params, MACs, receptive field, jump) with ``.totals`` and
     ``.table()``. Handles convolutions (groups, dilation, depthwise, separable), dense, pooling
-    (max / average / global), padding layers (``ZeroPadding2D`` and kerascnn's circular / reflect
-    padding, or any layer with a ``padding`` attribute that grows the map), batch norm,
-    activations, dropout, flatten and merges (``Add``: receptive field = max over branches,
-    ``Concatenate``). A nested model counts as one row whose MACs are its own total.
+    (max / average / global / adaptive), padding layers (``ZeroPadding2D``, kerascnn's
+    ``Padding2D`` / ``CircularPadding2D`` / ``ReflectPadding2D``, or any layer with a ``padding``
+    attribute that grows the map), kerascnn's ``ZeroPadShortcut`` (a strided identity), batch
+    norm, activations, dropout, flatten and merges (``Add``: receptive field = max over branches,
+    ``Concatenate``). A nested model counts as one row whose MACs are its own total. Layers it
+    does not know keep the receptive field when they keep the spatial size; otherwise it infers
+    a padding or a window from the sizes.
 
     Example:
         >>> import keras  # doctest: +SKIP
@@ -829,3 +856,6 @@ def count_macs(model) -> int:
         4089184256
     """
     return analyze(model).totals.macs
+
+
+from kerascnn.convmatrix import conv_matrix  # noqa: E402, F401  (re-export: convolution as a matrix)
