@@ -1,0 +1,103 @@
+"""``kerascnn export`` and ``kerascnn predict``: thin shells over kerascnn.export / kerascnn.client.
+
+Nothing here imports TensorFlow at import time.
+
+Example:
+    $ kerascnn export runs/digits-lenet5 --name digits
+    $ kerascnn predict three.png digits/ "more/*.jpg" --top-k 3
+    $ kerascnn predict three.png --server grpc://localhost:8500 --model-name digits
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("source")
+@click.option(
+    "--base",
+    default="serving/models",
+    show_default=True,
+    help="Model base directory (TF Serving's --model_base_path parent).",
+)
+@click.option("--name", help="Served model name [default: the run folder's name].")
+@click.option("--version", type=click.IntRange(min=1), help="Version number [default: next free].")
+@click.option("--force", is_flag=True, help="Replace an existing version.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=50_000_000,
+    show_default=True,
+    help="Reject larger images (read from the header, before decoding).",
+)
+def export(source, base, name, version, force, max_pixels):
+    """Export RUN_DIR or MODEL.keras as a TF Serving SavedModel at BASE/NAME/VERSION."""
+    from kerascnn.export import describe_signatures, export_model
+
+    path = export_model(
+        source, base=base, name=name, version=version, force=force, max_pixels=max_pixels
+    )
+    click.echo(f"Exported {source} -> {path}")
+    for signature, info in sorted(describe_signatures(path).items()):
+        ins = ", ".join(f"{k} {d} {s}" for k, (d, s) in info["inputs"].items())
+        outs = ", ".join(f"{k} {d} {s}" for k, (d, s) in sorted(info["outputs"].items()))
+        click.echo(f"  {signature}: {ins} -> {outs}")
+    click.echo(f"Try: kerascnn predict IMAGE --model {path}")
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", "model_path", help="SavedModel / model directory / run folder (local, no server).")
+@click.option("--server", help="TF Serving URL: http://host:8501 (REST) or grpc://host:8500.")
+@click.option("--model-name", help="Served model name (servers; or a model in a base directory).")
+@click.option("--version", type=click.IntRange(min=1), help="Model version.")
+@click.option("--label", help="Model version label (servers only), e.g. stable.")
+@click.option(
+    "--signature",
+    type=click.Choice(["serving_default", "serving_pixels"]),
+    default="serving_default",
+    show_default=True,
+)
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request.")
+def predict(
+    images, model_path, server, model_name, version, label, signature, top_k, as_json, batch_size, timeout
+):
+    """Classify IMAGES (files, directories, quoted globs) and print the top-k classes."""
+    from kerascnn.errors import UsageError
+
+    if model_path and server:
+        raise UsageError("pass either --model or --server, not both")
+    from kerascnn.client import Client, default_model, format_table, prediction_json_lines
+    from kerascnn.images import expand_image_sources
+
+    sources = expand_image_sources(images)
+    if not sources:
+        raise UsageError(f"no images found in {' '.join(images)}")
+    target = server or model_path or default_model()
+    client = Client(
+        target, model_name=model_name, version=version, label=label, signature=signature, timeout=timeout
+    )
+    if len(sources) > batch_size or len(sources) >= 20:
+        with click.progressbar(
+            length=len(sources), label=f"Predicting {len(sources)} images", file=sys.stderr
+        ) as bar:
+            predictions = client.predict(sources, batch_size=batch_size, on_batch=bar.update)
+    else:
+        predictions = client.predict(sources, batch_size=batch_size)
+    if as_json:
+        click.echo(prediction_json_lines(predictions, top_k))
+    else:
+        text = format_table(predictions, top_k)
+        if text:
+            click.echo(text)
+    failures = [p for p in predictions if not p.ok]
+    for pred in failures:
+        click.echo(f"Error: {pred.error}", err=True)
+    if failures:
+        sys.exit(1)

@@ -1,0 +1,581 @@
+"""Export a trained model as a versioned SavedModel that TF Serving loads as it is.
+
+``export_model`` writes ``BASE/NAME/VERSION/`` (TF Serving's layout) atomically: everything is
+written into a hidden, non-numeric directory beside the version, then renamed into place, so a
+server polling the base path never sees half a model. The SavedModel carries:
+
+* ``serving_default``: ``image_bytes`` (DT_STRING ``[-1]``, encoded PNG/JPEG/BMP/GIF) ->
+  ``probabilities`` (``[-1, C]`` float32), ``class_id`` (``[-1]`` int64), ``label`` (``[-1]``
+  string);
+* ``serving_pixels``: ``images`` (DT_FLOAT ``[-1, H, W, C]``, raw 0-255) -> the same outputs;
+* ``class_names``: ``class_id`` (DT_INT64 ``[-1]``) -> ``label``, so a remote client can name
+  its top-k classes;
+* decoding, channel conversion, resizing and scaling inside the graph, through
+  :func:`kerascnn.preprocessing.preprocess` (the function training used);
+* a pixel limit checked from the image header *before* decoding (decompression bombs fail with
+  INVALID_ARGUMENT in TF Serving too);
+* ``assets/labels.txt``, ``assets.extra/kerascnn.json`` (export metadata) and
+  ``assets.extra/tf_serving_warmup_requests`` (PredictionLog records TF Serving replays at load).
+
+Example:
+    >>> from kerascnn.export import export_model
+    >>> path = export_model("runs/digits-lenet5", name="digits")  # doctest: +SKIP
+    >>> path  # doctest: +SKIP
+    PosixPath('serving/models/digits/1')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.preprocessing import preprocess
+
+DEFAULT_BASE = "serving/models"
+DEFAULT_MAX_PIXELS = 50_000_000
+WARMUP_FILE = "tf_serving_warmup_requests"
+METADATA_FILE = "kerascnn.json"
+SIGNATURES = ("serving_default", "serving_pixels", "class_names")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+# --------------------------------------------------------------------------- loading sources
+@dataclass
+class _Loaded:
+    model: object
+    class_names: list[str]
+    default_name: str
+
+
+def _read_labels(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _load_keras_file(path: Path):
+    """Load a ``.keras`` file safely, naming it in the one-line error."""
+    import keras
+
+    try:  # registers the project's custom layers before deserializing
+        import kerascnn.architectures  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        return keras.saving.load_model(str(path), safe_mode=True, compile=False)
+    except Exception as exc:  # corrupt zip, unknown layer, ...
+        raise KerasCNNError(f"cannot load model {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _fallback_load(source: str | os.PathLike) -> _Loaded:
+    """Contract 4's loader for when ``kerascnn.runs`` is not available."""
+    path = Path(source)
+    if path.is_dir():
+        for candidate in (path / "weights" / "best.keras", path / "weights" / "last.keras"):
+            if candidate.is_file():
+                labels = _read_labels(path / "labels.txt")
+                return _Loaded(_load_keras_file(candidate), labels, path.resolve().name)
+        raise UsageError(f"{path} is not a run folder (no weights/best.keras or weights/last.keras)")
+    if path.suffix == ".keras":
+        if not path.is_file():
+            raise UsageError(f"model file {path} does not exist")
+        labels = _read_labels(path.parent / "labels.txt")
+        if labels is None and path.parent.name == "weights":
+            labels = _read_labels(path.parent.parent / "labels.txt")
+        return _Loaded(_load_keras_file(path), labels, _name_for_file(path))
+    import kerascnn
+
+    return _Loaded(kerascnn.build(str(source)), None, str(source))
+
+
+def _name_for_file(path: Path) -> str:
+    path = path.resolve()
+    if path.parent.name == "weights":  # runs/NAME/weights/best.keras -> NAME
+        return path.parent.parent.name
+    return path.stem
+
+
+def load_source(source, class_names=None) -> _Loaded:
+    """Resolve a run folder, ``.keras`` file, registry name or ``keras.Model`` to a model.
+
+    Example:
+        >>> loaded = load_source("runs/digits-lenet5")  # doctest: +SKIP
+        >>> loaded.class_names[:3]  # doctest: +SKIP
+        ['0', '1', '2']
+    """
+    import keras
+
+    if isinstance(source, keras.Model):
+        loaded = _Loaded(source, None, source.name)
+    else:
+        try:
+            from kerascnn.runs import load_model
+        except ImportError:
+            loaded = _fallback_load(source)
+        else:
+            result = load_model(source)
+            path = Path(str(source))
+            if path.is_dir():
+                default = path.resolve().name
+            elif path.suffix == ".keras":
+                default = _name_for_file(path)
+            else:
+                default = str(source)
+            loaded = _Loaded(result.model, list(result.class_names), default)
+    if class_names is not None:
+        loaded.class_names = [str(c) for c in class_names]
+    num_classes = int(loaded.model.output_shape[-1])
+    if loaded.class_names is None:
+        loaded.class_names = [str(i) for i in range(num_classes)]
+    if len(loaded.class_names) != num_classes:
+        raise UsageError(
+            f"model {loaded.default_name!r} has {num_classes} outputs but "
+            f"{len(loaded.class_names)} class names were given"
+        )
+    return loaded
+
+
+# --------------------------------------------------------------------------- in-graph header checks
+def _bytes_at(data, pos: int, length: int):
+    """``length`` bytes of ``data`` from ``pos`` as int64 values."""
+    return tf.cast(tf.io.decode_raw(tf.strings.substr(data, pos, length), tf.uint8), tf.int64)
+
+
+def _big_endian(data, pos: int, length: int):
+    value = tf.constant(0, tf.int64)
+    raw = _bytes_at(data, pos, length)
+    for i in range(length):
+        value = value * 256 + raw[i]
+    return value
+
+
+def _little_endian(data, pos: int, length: int, signed: bool = False):
+    raw = _bytes_at(data, pos, length)
+    value = tf.constant(0, tf.int64)
+    for i in reversed(range(length)):
+        value = value * 256 + raw[i]
+    if signed:  # two's complement, e.g. BMP's negative height for top-down rows
+        bits = 8 * length
+        value = tf.where(value >= 2 ** (bits - 1), value - 2**bits, value)
+    return value
+
+
+def _require_length(data, length: int, what: str):
+    return tf.debugging.Assert(
+        tf.strings.length(data) >= length, [f"truncated {what} header: not a valid image"]
+    )
+
+
+def _png_size(data):
+    with tf.control_dependencies([_require_length(data, 24, "PNG")]):
+        return _big_endian(data, 20, 4), _big_endian(data, 16, 4)
+
+
+def _gif_size(data):
+    with tf.control_dependencies([_require_length(data, 10, "GIF")]):
+        return _little_endian(data, 8, 2), _little_endian(data, 6, 2)
+
+
+def _bmp_size(data):
+    with tf.control_dependencies([_require_length(data, 26, "BMP")]):
+        header_size = _little_endian(data, 14, 4)
+
+        def core():  # BITMAPCOREHEADER: 16-bit width and height
+            return _little_endian(data, 20, 2), _little_endian(data, 18, 2)
+
+        def info():
+            return tf.abs(_little_endian(data, 22, 4, signed=True)), _little_endian(
+                data, 18, 4, signed=True
+            )
+
+        return tf.cond(header_size == 12, core, info)
+
+
+def _jpeg_size(data):
+    shape = tf.cast(tf.io.extract_jpeg_shape(data), tf.int64)
+    return shape[0], shape[1]
+
+
+def image_size_from_header(data):
+    """(height, width) of one encoded PNG/JPEG/GIF/BMP image, read from its header only.
+
+    Unknown formats fail with INVALID_ARGUMENT. Runs in graph mode inside the signatures.
+
+    Example:
+        >>> png = tf.io.encode_png(tf.zeros((3, 5, 1), tf.uint8))
+        >>> [int(v) for v in image_size_from_header(png)]
+        [3, 5]
+    """
+    head = tf.strings.substr(data, 0, 8)
+    is_png = tf.equal(head, b"\x89PNG\r\n\x1a\n")
+    is_jpeg = tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff")
+    is_gif = tf.equal(tf.strings.substr(head, 0, 4), b"GIF8")
+    is_bmp = tf.equal(tf.strings.substr(head, 0, 2), b"BM")
+    known = tf.debugging.Assert(
+        is_png | is_jpeg | is_gif | is_bmp,
+        ["unsupported image format: expected PNG, JPEG, GIF or BMP bytes"],
+    )
+    index = tf.where(is_png, 0, tf.where(is_jpeg, 1, tf.where(is_gif, 2, 3)))
+    with tf.control_dependencies([known]):
+        index = tf.identity(index)
+    size = tf.switch_case(
+        index,
+        [
+            lambda: tf.stack(_png_size(data)),
+            lambda: tf.stack(_jpeg_size(data)),
+            lambda: tf.stack(_gif_size(data)),
+            lambda: tf.stack(_bmp_size(data)),
+        ],
+    )
+    return size[0], size[1]
+
+
+# --------------------------------------------------------------------------- the serving module
+def _outputs_probabilities(model) -> bool:
+    """False when the last layer is linear (logits), so the export adds a softmax."""
+    activation = getattr(model.layers[-1], "activation", None)
+    return getattr(activation, "__name__", "") != "linear"
+
+
+class ServingModule(tf.Module):
+    """A ``tf.Module`` wrapping a Keras classifier with the serving signatures.
+
+    Also used directly (without saving) by :class:`kerascnn.client.Client` for run folders, so
+    a local prediction runs exactly the graph TF Serving would.
+
+    Example:
+        >>> module = ServingModule(model, ["cat", "dog"])  # doctest: +SKIP
+        >>> module.serving_default(image_bytes=tf.constant([png]))["label"]  # doctest: +SKIP
+    """
+
+    def __init__(self, model, class_names, *, max_pixels: int = DEFAULT_MAX_PIXELS):
+        super().__init__(name="kerascnn_serving")
+        shape = tuple(model.input_shape[1:])
+        if len(shape) != 3 or any(d is None for d in shape):
+            raise UsageError(
+                f"model {model.name!r} has input shape {shape}; export needs a fixed (H, W, C)"
+            )
+        self.model = model
+        self.input_shape = tuple(int(d) for d in shape)
+        self.max_pixels = int(max_pixels)
+        self.class_names_list = [str(c) for c in class_names]
+        self._apply_softmax = not _outputs_probabilities(model)
+        self._names = tf.constant(self.class_names_list, dtype=tf.string)
+        height, width, channels = self.input_shape
+
+        self.serving_default = tf.function(
+            self._from_bytes,
+            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+        )
+        self.serving_pixels = tf.function(
+            self._from_pixels,
+            input_signature=[
+                tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
+            ],
+        )
+        self.class_names = tf.function(
+            self._labels_for,
+            input_signature=[tf.TensorSpec([None], tf.int64, name="class_id")],
+        )
+
+    # Each signature's Python argument name is its stable input name.
+    def _from_bytes(self, image_bytes):
+        images = tf.map_fn(
+            self._decode_one,
+            image_bytes,
+            fn_output_signature=tf.TensorSpec(self.input_shape, tf.float32),
+        )
+        return self._classify(images)
+
+    def _from_pixels(self, images):
+        return self._classify(preprocess(images, self.input_shape))
+
+    def _labels_for(self, class_id):
+        return {"label": tf.gather(self._names, class_id)}
+
+    def _decode_one(self, data):
+        height, width = image_size_from_header(data)
+        too_big = tf.debugging.Assert(
+            height * width <= self.max_pixels,
+            [
+                tf.strings.format(
+                    "image is {}x{} = {} pixels, over the limit of {} set at export",
+                    (width, height, height * width, self.max_pixels),
+                )
+            ],
+        )
+        with tf.control_dependencies([too_big]):
+            image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+        # The decoded channel count is only known at run time: 1 gray, 2 gray+alpha, 3 RGB,
+        # 4 RGBA. Give each case a static count so preprocess() can convert channels.
+        return tf.switch_case(
+            tf.shape(image)[-1] - 1,
+            [
+                lambda: self._preprocess_one(image[..., :1], 1),
+                lambda: self._preprocess_one(image[..., :1], 1),
+                lambda: self._preprocess_one(image[..., :3], 3),
+                lambda: self._preprocess_one(image[..., :4], 4),
+            ],
+        )
+
+    def _preprocess_one(self, image, channels):
+        # set_shape is static only: it cannot fail at run time in a branch not taken.
+        image.set_shape([None, None, channels])
+        # Resizing to the same size is an exact identity, so images already at the model's
+        # size get the very pixels training saw.
+        return preprocess(image[tf.newaxis], self.input_shape)[0]
+
+    def _classify(self, images):
+        probabilities = tf.cast(self.model(images, training=False), tf.float32)
+        if self._apply_softmax:
+            probabilities = tf.nn.softmax(probabilities, axis=-1)
+        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {
+            "probabilities": probabilities,
+            "class_id": class_id,
+            "label": tf.gather(self._names, class_id),
+        }
+
+    def signatures(self) -> dict:
+        return {
+            "serving_default": self.serving_default,
+            "serving_pixels": self.serving_pixels,
+            "class_names": self.class_names,
+        }
+
+
+def build_serving_module(source, *, class_names=None, max_pixels=DEFAULT_MAX_PIXELS):
+    """A :class:`ServingModule` for a run folder, ``.keras`` file, registry name or model.
+
+    Example:
+        >>> module = build_serving_module("runs/digits-lenet5")  # doctest: +SKIP
+    """
+    loaded = load_source(source, class_names)
+    return ServingModule(loaded.model, loaded.class_names, max_pixels=max_pixels)
+
+
+# --------------------------------------------------------------------------- warmup records
+def _sample_png(input_shape, seed: int) -> bytes:
+    height, width, channels = input_shape
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, min(channels, 4)), "uint8")
+    if channels not in (1, 3, 4):
+        pixels = pixels[..., :1]
+    return tf.io.encode_png(pixels).numpy()
+
+
+def warmup_requests(module: ServingModule, model_name: str):
+    """A few PredictRequests (as PredictionLogs) covering both signatures and two batch sizes.
+
+    Example:
+        >>> logs = warmup_requests(module, "digits")  # doctest: +SKIP
+    """
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    height, width, channels = module.input_shape
+    logs = []
+    requests = [
+        ("serving_default", "image_bytes", np.array([_sample_png(module.input_shape, 0)], object)),
+        (
+            "serving_default",
+            "image_bytes",
+            np.array([_sample_png(module.input_shape, s) for s in range(1, 5)], object),
+        ),
+        ("serving_pixels", "images", np.full((1, height, width, channels), 127.0, "float32")),
+    ]
+    for signature, input_name, value in requests:
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+        )
+        request.inputs[input_name].CopyFrom(tf.make_tensor_proto(value))
+        logs.append(
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+        )
+    return logs
+
+
+# --------------------------------------------------------------------------- versions
+def _numeric_versions(model_dir: Path) -> list[int]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(base=DEFAULT_BASE, name: str = "") -> int:
+    """1 + the highest numeric version under ``BASE/NAME`` (1 when there is none).
+
+    Example:
+        >>> next_version("/nonexistent", "digits")
+        1
+    """
+    versions = _numeric_versions(Path(base) / name)
+    return versions[-1] + 1 if versions else 1
+
+
+def _check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise UsageError(
+            f"model name {name!r} is not valid: use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _clean_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
+    return cleaned
+
+
+# --------------------------------------------------------------------------- export
+def export_model(
+    source,
+    *,
+    base=DEFAULT_BASE,
+    name: str | None = None,
+    version: int | None = None,
+    force: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    class_names=None,
+) -> Path:
+    """Write ``source`` as a TF Serving SavedModel at ``BASE/NAME/VERSION`` and return that path.
+
+    Args:
+        source: a run folder, a ``.keras`` file (class names from a sibling ``labels.txt``), a
+            registered model name (random weights), or a ``keras.Model``.
+        base: the model base directory TF Serving watches.
+        name: the served model name; default: the run folder's name (or the file's stem).
+        version: the version number; default: one more than the highest existing version.
+        force: replace an existing version (still atomically: the old one is moved aside first).
+        max_pixels: images with more pixels (from the header) are rejected before decoding.
+        class_names: override the class names (index order).
+
+    Example:
+        >>> export_model("runs/digits-lenet5", name="digits", version=1)  # doctest: +SKIP
+        PosixPath('serving/models/digits/1')
+    """
+    if max_pixels is None or int(max_pixels) <= 0:
+        raise UsageError(f"--max-pixels must be a positive number, got {max_pixels!r}")
+    if version is not None and int(version) <= 0:
+        raise UsageError(f"--version must be a positive integer, got {version!r}")
+    loaded = load_source(source, class_names)
+    name = _check_name(name or _clean_name(loaded.default_name))
+    model_dir = Path(base) / name
+    version = int(version) if version is not None else next_version(base, name)
+    final = model_dir / str(version)
+    if final.exists() and not force:
+        raise UsageError(f"{final} already exists; pass --force to replace it or pick another --version")
+
+    module = ServingModule(loaded.model, loaded.class_names, max_pixels=max_pixels)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    # Non-numeric name: TF Serving ignores it while it is being written.
+    staging = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=model_dir))
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the model from a server's other user
+    retired = None
+    try:
+        _write_saved_model(module, staging, loaded.class_names)
+        _write_extras(module, staging, name, version, source)
+        if final.exists():
+            retired = model_dir / f".replaced-{version}-{os.getpid()}-{int(time.time())}"
+            os.rename(final, retired)
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if retired is not None and not final.exists():
+            os.rename(retired, final)  # put the old version back
+            retired = None
+        raise
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+    return final
+
+
+def _write_saved_model(module: ServingModule, directory: Path, class_names) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        labels = Path(scratch) / "labels.txt"
+        labels.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
+        module.labels_file = tf.saved_model.Asset(str(labels))  # -> assets/labels.txt
+        try:
+            tf.saved_model.save(module, str(directory), signatures=module.signatures())
+        except Exception as exc:
+            raise KerasCNNError(f"could not write SavedModel to {directory}: {exc}") from exc
+
+
+def _write_extras(module: ServingModule, directory: Path, name: str, version: int, source) -> None:
+    extra = directory / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
+        for log in warmup_requests(module, name):
+            writer.write(log.SerializeToString())
+    metadata = {
+        "name": name,
+        "version": version,
+        "source": str(source) if not hasattr(source, "layers") else f"keras.Model {source.name}",
+        "model": module.model.name,
+        "input_shape": list(module.input_shape),
+        "class_names": module.class_names_list,
+        "max_pixels": module.max_pixels,
+        "signatures": list(SIGNATURES),
+        "tensorflow": tf.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- inspection
+def describe_signatures(path) -> dict:
+    """Signature name -> {"inputs"/"outputs": {tensor name: (dtype, shape)}}, from the SavedModel.
+
+    The same facts ``saved_model_cli show --all`` prints, read from ``saved_model.pb`` without
+    loading variables. Unknown dimensions are -1.
+
+    Example:
+        >>> describe_signatures("serving/models/digits/1")["serving_default"]["inputs"]  # doctest: +SKIP
+        {'image_bytes': ('DT_STRING', [-1])}
+    """
+    from tensorflow.core.framework import types_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb_path = Path(path) / "saved_model.pb"
+    if not pb_path.is_file():
+        raise UsageError(f"{path} is not a SavedModel directory (no saved_model.pb)")
+    saved = saved_model_pb2.SavedModel.FromString(pb_path.read_bytes())
+    result = {}
+    for key, sig in saved.meta_graphs[0].signature_def.items():
+        if key.startswith("__"):  # e.g. __saved_model_init_op
+            continue
+
+        def info(tensors):
+            return {
+                alias: (
+                    types_pb2.DataType.Name(t.dtype),
+                    [int(d.size) for d in t.tensor_shape.dim],
+                )
+                for alias, t in tensors.items()
+            }
+
+        result[key] = {"inputs": info(sig.inputs), "outputs": info(sig.outputs)}
+    return result
+
+
+def read_metadata(path) -> dict:
+    """The export's ``assets.extra/kerascnn.json`` (empty dict when absent).
+
+    Example:
+        >>> read_metadata("serving/models/digits/1")["class_names"][:2]  # doctest: +SKIP
+        ['0', '1']
+    """
+    meta = Path(path) / "assets.extra" / METADATA_FILE
+    if not meta.is_file():
+        return {}
+    return json.loads(meta.read_text(encoding="utf-8"))
