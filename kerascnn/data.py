@@ -674,7 +674,12 @@ def load_data(
     )
 
 
+from kerascnn._inspect import DataReport, format_report, inspect_data  # noqa: E402
+
 __all__ = [
+    "DataReport",
+    "format_report",
+    "inspect_data",
     "AUGMENT_PRESETS",
     "DataBundle",
     "KerasCNNError",
