@@ -564,14 +564,16 @@ def _adaptive(state: _Field, in_spatial, out_spatial) -> _Field:
     """Adaptive pooling (torch's windows ``[floor(i*n/m), ceil((i+1)*n/m))``).
 
     Windows vary in width, so the receptive field is the widest window's and the jump is the
-    average step ``n / m`` (fractional when ``m`` does not divide ``n``).
+    mean step between window centres (fractional when ``m`` does not divide ``n``).
     """
     rf, jump, start = [], [], []
     for r, j, s0, n, m in zip(state.rf, state.jump, state.start, in_spatial, out_spatial):
-        widths = [-(-(i + 1) * n // m) - (i * n) // m for i in range(m)]
-        rf.append(r + (max(widths) - 1) * j)
-        jump.append(j * n / m)
-        start.append(s0 + (widths[0] - 1) / 2 * j)
+        windows = [((i * n) // m, -(-(i + 1) * n // m)) for i in range(m)]
+        centres = [(a + b - 1) / 2 for a, b in windows]
+        step = (centres[-1] - centres[0]) / (m - 1) if m > 1 else n
+        rf.append(r + (max(b - a for a, b in windows) - 1) * j)
+        jump.append(j * step)
+        start.append(s0 + centres[0] * j)
     return _Field(tuple(rf), tuple(jump), tuple(start))
 
 

@@ -228,6 +228,41 @@ def test_groups_depthwise_dense_on_maps_and_padding_layers():
     assert rows["gap"].receptive_field == (29, 29) and rows["gap"].macs == 0
 
 
+def test_project_padding_shortcut_and_adaptive_layers():
+    from kerascnn.layers import (
+        AdaptivePooling2D,
+        CircularPadding2D,
+        Padding2D,
+        ReflectPadding2D,
+        ZeroPadShortcut,
+    )
+
+    x = keras.Input((15, 15, 4))
+    h = CircularPadding2D(1, name="circ")(x)
+    h = keras.layers.Conv2D(8, 3, name="conv_circ")(h)  # circular "same": 15 -> 15, rf 3
+    h = ReflectPadding2D((2, 1), name="refl")(h)  # 19 x 17
+    h = keras.layers.Conv2D(8, 5, strides=2, name="conv_refl")(h)  # 8 x 7, rf 7, jump 2
+    h = Padding2D(((1, 0), (0, 1)), mode="symmetric", name="asym")(h)  # 9 x 8
+    h = ZeroPadShortcut(strides=2, out_channels=16, name="short")(h)  # 5 x 4, jump 4
+    # 5 -> 3: windows [0,2) [1,4) [3,5), centres 0.5, 2, 3.5; 4 -> 3: [0,2) [1,3) [2,4)
+    h = AdaptivePooling2D(3, name="adapt")(h)
+    rows = {s.name: s for s in analyze(keras.Model(x, h))}
+    assert rows["circ"].start == (-1.0, -1.0) and rows["circ"].receptive_field == (1, 1)
+    assert rows["conv_circ"].output_shape == (15, 15, 8)
+    assert rows["conv_circ"].receptive_field == (3, 3) and rows["conv_circ"].start == (0.0, 0.0)
+    assert rows["refl"].start == (-2.0, -1.0)
+    assert rows["conv_refl"].output_shape == (8, 7, 8)
+    assert rows["conv_refl"].receptive_field == (7, 7) and rows["conv_refl"].jump == (2, 2)
+    assert rows["conv_refl"].start == (0.0, 1.0)
+    assert rows["asym"].start == (-2.0, 1.0)
+    assert rows["short"].output_shape == (5, 4, 16)
+    assert rows["short"].receptive_field == (7, 7) and rows["short"].jump == (4, 4)
+    assert rows["short"].params == rows["short"].macs == 0
+    assert rows["adapt"].receptive_field == (7 + 2 * 4, 7 + 1 * 4)
+    assert rows["adapt"].jump == (4 * 1.5, 4 * 1)
+    assert rows["adapt"].start == (rows["short"].start[0] + 0.5 * 4, rows["short"].start[1] + 0.5 * 4)
+
+
 def test_shared_layer_counts_its_weights_once():
     x = keras.Input((8, 8, 3))
     conv = keras.layers.Conv2D(3, 3, padding="same", name="shared")

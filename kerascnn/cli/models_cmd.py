@@ -1,0 +1,97 @@
+"""``kerascnn models`` and ``kerascnn summary``: the model zoo from the command line.
+
+``models`` reads the registry's reference table (nothing is built); ``summary`` builds one model
+and walks it with :func:`kerascnn.arithmetic.analyze`. TensorFlow is imported inside the
+commands only, so ``--help`` and argument errors stay fast.
+
+Example:
+    $ kerascnn models
+    $ kerascnn models --json
+    $ kerascnn summary resnet18 --input-shape 64,64,3 --classes 10
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import click
+
+from kerascnn.cli.common import SHAPE
+
+
+def _info_dict(info) -> dict:
+    """A registry ModelInfo as a JSON-ready dict (tuples become lists)."""
+    if hasattr(info, "as_dict"):
+        data = info.as_dict()
+    elif dataclasses.is_dataclass(info):
+        data = dataclasses.asdict(info)
+    else:
+        data = {k: v for k, v in vars(info).items() if not k.startswith("_")}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "-"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def models(as_json):
+    """List every registered model: default input, parameters, MACs, reference.
+
+    Parameters are Keras trainable parameters at the default input and class count; MACs are
+    multiply-accumulates of one forward pass (convolutions and dense layers).
+    """
+    from kerascnn.architectures import get_model_info, list_models
+    from kerascnn.arithmetic import format_count, format_table
+
+    infos = [get_model_info(name) for name in list_models()]
+    if as_json:
+        click.echo(json.dumps([_info_dict(info) for info in infos], indent=2, default=str))
+        return
+    rows = [
+        [
+            info.name,
+            getattr(info, "family", "") or "",
+            _shape_text(info.default_input_shape),
+            info.default_num_classes,
+            f"{info.params:,}" if info.params is not None else "-",
+            format_count(info.macs),
+            getattr(info, "reference", "") or "",
+        ]
+        for info in infos
+    ]
+    headers = ["model", "family", "input", "classes", "params", "MACs", "reference"]
+    click.echo(format_table(headers, rows, right=[3, 4, 5]))
+    click.echo(f"\n{len(rows)} models. Details: kerascnn summary NAME [--input-shape H,W,C]")
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "--input-shape",
+    type=SHAPE,
+    default=None,
+    help="Input height,width,channels, e.g. 64,64,3 (default: the model's own).",
+)
+@click.option(
+    "--classes",
+    "num_classes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of output classes (default: the model's own).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (layers and totals).")
+def summary(name, input_shape, num_classes, as_json):
+    """Per-layer output shape, parameters, MACs, receptive field and jump of model NAME.
+
+    RF is the receptive field (the width, in input pixels, of the window one output sees); jump is the
+    distance in input pixels between neighbouring outputs (the effective stride).
+    """
+    from kerascnn.architectures import build
+    from kerascnn.arithmetic import analyze
+
+    model = build(name, input_shape=input_shape, num_classes=num_classes)
+    report = analyze(model)
+    click.echo(report.to_json() if as_json else report.table())
