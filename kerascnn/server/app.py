@@ -1,0 +1,101 @@
+"""Wire the model registry, REST and gRPC together and run until SIGINT/SIGTERM.
+
+Start-up mirrors TF Serving: the initial versions of every configured model are loaded before
+the ports open, so the first request a client can make already finds them. On SIGINT/SIGTERM
+both servers stop accepting, requests in flight finish, models unload, and the process exits 0.
+
+Example:
+    >>> from kerascnn.server.config import ServerOptions
+    >>> serve(ServerOptions(model_name="m", model_base_path="serving/models/m"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from kerascnn.server.config import ServerOptions
+from kerascnn.server.grpc_service import create_grpc_server
+from kerascnn.server.registry import ServerCore
+from kerascnn.server.rest import RestApi
+
+log = logging.getLogger("kerascnn.serve")
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+def _say(text: str):
+    print(text, flush=True)
+
+
+def serve(options: ServerOptions) -> None:
+    """Run the server in the foreground until SIGINT/SIGTERM.
+
+    Example:
+        >>> serve(ServerOptions(model_config_file="serving/models.config"))  # doctest: +SKIP
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("KERASCNN_LOG_LEVEL", "INFO"),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+    core = ServerCore(options)
+    core.start()
+    cpus = os.cpu_count() or 1
+    grpc_server, grpc_port = create_grpc_server(
+        core, f"{options.grpc_host}:{options.port}",
+        max_workers=options.grpc_max_threads or max(8, 4 * cpus),
+        max_receive_bytes=options.max_request_bytes,
+    )
+    grpc_server.start()
+    _say(f"Running gRPC ModelServer at {options.grpc_host}:{grpc_port} ...")
+    try:
+        asyncio.run(_run_rest(core, options, grpc_server, grpc_port))
+    finally:
+        grpc_server.stop(grace=1)
+        core.stop()
+    _say("kerascnn serve: stopped")
+
+
+async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_port):
+    cpus = os.cpu_count() or 1
+    api = RestApi(
+        core,
+        timeout_ms=options.rest_api_timeout_in_ms,
+        max_request_bytes=options.max_request_bytes,
+        num_threads=options.rest_api_num_threads or max(8, 4 * cpus),
+        prometheus_path=options.prometheus_path(),
+    )
+    runner = web.AppRunner(
+        api.app, handle_signals=False, access_log=None,
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, options.rest_api_host, options.rest_api_port)
+    await site.start()
+    rest_port = runner.addresses[0][1] if runner.addresses else options.rest_api_port
+    host = options.rest_api_host
+    shown = f"[{host}]" if ":" in host else host
+    _say(f"Exporting HTTP/REST API at: http://{shown}:{rest_port} ...")
+    if api.prometheus_path:
+        _say(f"Prometheus metrics at: http://{shown}:{rest_port}{api.prometheus_path}")
+    _say(
+        f"kerascnn serve ready: REST http://{shown}:{rest_port}  gRPC "
+        f"{options.grpc_host}:{grpc_port}  (Ctrl-C to stop)"
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    _say("kerascnn serve: shutting down, letting requests in flight finish ...")
+    # Stop accepting on both ports first, then wait for what is in flight.
+    grpc_done = grpc_server.stop(grace=SHUTDOWN_GRACE_SECONDS)
+    await runner.cleanup()
+    await loop.run_in_executor(None, grpc_done.wait, SHUTDOWN_GRACE_SECONDS)
+    await loop.run_in_executor(None, api.close)

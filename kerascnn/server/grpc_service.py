@@ -1,0 +1,207 @@
+"""TF Serving's gRPC services: PredictionService and ModelService.
+
+The servicer base classes and messages come from tensorflow-serving-api, so any TF Serving
+client (``PredictionServiceStub``) talks to this server unchanged. Status codes follow TF
+Serving: NOT_FOUND for an unknown model/version, INVALID_ARGUMENT for bad input or a missing
+ModelSpec, FAILED_PRECONDITION for an unknown predict signature.
+
+Example:
+    >>> import grpc
+    >>> from tensorflow_serving.apis import prediction_service_pb2_grpc
+    >>> stub = prediction_service_pb2_grpc.PredictionServiceStub(
+    ...     grpc.insecure_channel("127.0.0.1:8500"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from kerascnn.server.registry import (
+    ServerCore,
+    model_spec_for,
+    outputs_to_response,
+    predict_request_to_arrays,
+    run_multi_inference,
+)
+from kerascnn.server.status import CODE_NUMBER, ServingError, invalid
+
+SIGNATURE_DEF = "signature_def"
+
+
+def _spec_args(spec):
+    which = spec.WhichOneof("version_choice")
+    version = spec.version.value if which == "version" else None
+    label = spec.version_label if which == "version_label" else None
+    return spec.name, version, label
+
+
+class _Base:
+    def __init__(self, core: ServerCore):
+        self.core = core
+        self.metrics = core.metrics
+
+    def _run(self, context, api, model_name, fn):
+        start = time.monotonic()
+        try:
+            result = fn()
+            status = "OK"
+        except ServingError as err:
+            status = err.code
+            self.metrics.record_request(model_name, status, api=api, entrypoint="GRPC", micros=0)
+            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN),
+                          err.message)
+        except Exception as exc:  # never a traceback on the wire, never a dead server
+            status = "INTERNAL"
+            self.metrics.record_request(model_name, status, api=api, entrypoint="GRPC", micros=0)
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        self.metrics.record_request(
+            model_name, status, api=api, entrypoint="GRPC",
+            micros=(time.monotonic() - start) * 1e6,
+        )
+        return result
+
+
+class PredictionServicer(_Base, prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict, GetModelMetadata, Classify, Regress, MultiInference."""
+
+    def Predict(self, request, context):
+        def run():
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            arrays = predict_request_to_arrays(request)
+            with self.core.handle(*_spec_args(request.model_spec)) as servable:
+                outputs = servable.predict(
+                    request.model_spec.signature_name, arrays, list(request.output_filter)
+                )
+                return outputs_to_response(servable, request.model_spec.signature_name, outputs)
+
+        return self._run(context, "Predict", request.model_spec.name, run)
+
+    def GetModelMetadata(self, request, context):
+        def run():
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            if not request.metadata_field:
+                raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+            for field in request.metadata_field:
+                if field != SIGNATURE_DEF:
+                    raise invalid(f"Metadata field {field} is not supported")
+            with self.core.handle(*_spec_args(request.model_spec)) as servable:
+                response = get_model_metadata_pb2.GetModelMetadataResponse()
+                response.model_spec.CopyFrom(model_spec_for(servable))
+                response.metadata[SIGNATURE_DEF].Pack(servable.signature_def_map())
+                return response
+
+        return self._run(context, "GetModelMetadata", request.model_spec.name, run)
+
+    def Classify(self, request, context):
+        def run():
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            with self.core.handle(*_spec_args(request.model_spec)) as servable:
+                result = servable.classify(request.model_spec.signature_name, request.input)
+                response = classification_pb2.ClassificationResponse(result=result)
+                response.model_spec.CopyFrom(
+                    model_spec_for(servable, request.model_spec.signature_name or
+                                   "serving_default"))
+                return response
+
+        return self._run(context, "Classify", request.model_spec.name, run)
+
+    def Regress(self, request, context):
+        def run():
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            with self.core.handle(*_spec_args(request.model_spec)) as servable:
+                result = servable.regress(request.model_spec.signature_name, request.input)
+                response = regression_pb2.RegressionResponse(result=result)
+                response.model_spec.CopyFrom(
+                    model_spec_for(servable, request.model_spec.signature_name or
+                                   "serving_default"))
+                return response
+
+        return self._run(context, "Regress", request.model_spec.name, run)
+
+    def MultiInference(self, request, context):
+        def run():
+            if not request.tasks:
+                raise invalid("Expected at least one task")
+            first = request.tasks[0].model_spec
+            if not first.name:
+                raise invalid("Found ModelSpec with an empty model name.")
+            with self.core.handle(*_spec_args(first)) as servable:
+                return run_multi_inference(servable, request)
+
+        name = request.tasks[0].model_spec.name if request.tasks else ""
+        return self._run(context, "MultiInference", name, run)
+
+
+class ModelServicer(_Base, model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus and HandleReloadConfigRequest."""
+
+    def GetModelStatus(self, request, context):
+        def run():
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            return self.core.model_status(*_spec_args(request.model_spec))
+
+        return self._run(context, "GetModelStatus", request.model_spec.name, run)
+
+    def HandleReloadConfigRequest(self, request, context):
+        """Apply a new ModelConfigList; like TF Serving, a failure is both in the response's
+        status and the RPC's status."""
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise invalid(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                    "Only ModelConfigList is currently supported"
+                )
+            self.core.apply_config(request.config)
+        except ServingError as err:
+            response.status.error_code = CODE_NUMBER.get(err.code, 2)
+            response.status.error_message = err.message
+            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN),
+                          err.message)
+        except Exception as exc:
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        return response
+
+
+def create_grpc_server(core: ServerCore, address: str, *, max_workers: int,
+                       max_receive_bytes: int) -> tuple[grpc.Server, int]:
+    """Build (not start) the gRPC server; returns it and the bound port."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", min(max_receive_bytes, 2**31 - 1)),
+            ("grpc.max_send_message_length", 2**31 - 1),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(core), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise ServingError("UNAVAILABLE", f"cannot listen for gRPC on {address}")
+    return server, port
+
+
+__all__ = [
+    "PredictionServicer", "ModelServicer", "create_grpc_server",
+    "get_model_status_pb2",
+]

@@ -1,0 +1,666 @@
+"""JSON (row / columnar) and TensorProto <-> NumPy arrays, with TF Serving's exact rules.
+
+The JSON side follows ``tensorflow_serving/util/json_tensor.cc``: dtypes come from the signature
+(the JSON carries none), ``{"b64": ...}`` fills string tensors, ragged lists are refused with
+TF Serving's messages, floats are written with six significant digits unless that loses
+precision, and string outputs whose name ends in ``_bytes`` come back base64-encoded.
+
+Example:
+    >>> import numpy as np
+    >>> from kerascnn.server.jsonparse import parse
+    >>> doc = parse(b'{"instances": [[1, 2], [3, 4]]}')
+    >>> arrays, fmt = predict_request_from_json(doc, {"x": (1, None)})
+    >>> arrays["x"].dtype, arrays["x"].shape, fmt
+    (dtype('float32'), (2, 2), 'row')
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+from kerascnn.server.jsonparse import (
+    NULL,
+    JsonObject,
+    debug_string,
+    escape_string,
+    format_double,
+    type_name,
+)
+from kerascnn.server.status import ServingError, invalid
+
+# DataTypeString names TF Serving puts in its messages.
+DTYPE_NAME = {
+    types_pb2.DT_FLOAT: "float", types_pb2.DT_DOUBLE: "double", types_pb2.DT_INT32: "int32",
+    types_pb2.DT_UINT8: "uint8", types_pb2.DT_INT16: "int16", types_pb2.DT_INT8: "int8",
+    types_pb2.DT_STRING: "string", types_pb2.DT_COMPLEX64: "complex64",
+    types_pb2.DT_INT64: "int64", types_pb2.DT_BOOL: "bool", types_pb2.DT_BFLOAT16: "bfloat16",
+    types_pb2.DT_UINT16: "uint16", types_pb2.DT_COMPLEX128: "complex128",
+    types_pb2.DT_HALF: "half", types_pb2.DT_UINT32: "uint32", types_pb2.DT_UINT64: "uint64",
+}
+NUMPY_DTYPE = {
+    types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_INT32: np.int32, types_pb2.DT_UINT8: np.uint8, types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_INT8: np.int8, types_pb2.DT_STRING: object, types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_BOOL: np.bool_, types_pb2.DT_UINT16: np.uint16, types_pb2.DT_HALF: np.float16,
+    types_pb2.DT_UINT32: np.uint32, types_pb2.DT_UINT64: np.uint64,
+}
+MAX_RANK = 254  # TensorShape::MaxDimensions()
+_INT32 = (-(2**31), 2**31 - 1)
+_RANGES = {
+    types_pb2.DT_INT32: _INT32, types_pb2.DT_INT16: _INT32, types_pb2.DT_INT8: _INT32,
+    types_pb2.DT_UINT8: _INT32, types_pb2.DT_INT64: (-(2**63), 2**63 - 1),
+    types_pb2.DT_UINT32: (0, 2**32 - 1), types_pb2.DT_UINT64: (0, 2**64 - 1),
+}
+_FLOATS = (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE)
+
+
+def dtype_name(dtype: int) -> str:
+    """TensorFlow's DataTypeString for an enum value.
+
+    Example:
+        >>> dtype_name(1)
+        'float'
+    """
+    return DTYPE_NAME.get(dtype, types_pb2.DataType.Name(dtype).removeprefix("DT_").lower())
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON -> arrays
+
+
+def _type_error(value, dtype) -> ServingError:
+    return invalid(
+        f"JSON Value: {debug_string(value)} Type: {type_name(value)} "
+        f"is not of expected type: {dtype_name(dtype)}"
+    )
+
+
+def is_b64_object(value) -> bool:
+    """``{"b64": "<string>"}`` and nothing else."""
+    return (
+        isinstance(value, JsonObject)
+        and len(value) == 1
+        and isinstance(value.get("b64"), bytes)
+    )
+
+
+def decode_b64_object(value) -> bytes:
+    """Decode ``{"b64": ...}`` with absl's rules: standard alphabet, padding optional."""
+    if not is_b64_object(value):
+        raise invalid(
+            f"JSON Value: {debug_string(value)} not formatted correctly for base64 data"
+        )
+    text = value.get("b64")
+    try:
+        if len(text) % 4 == 1:
+            raise binascii.Error
+        return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("Unable to base64 decode") from None
+
+
+def _check_scalar(value, dtype):
+    """Validate one JSON scalar against a dtype (AddValueToTensor); return the Python value."""
+    if dtype in _FLOATS or dtype == types_pb2.DT_HALF:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        raise _type_error(value, dtype)
+    if dtype == types_pb2.DT_STRING:
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, JsonObject):
+            return decode_b64_object(value)
+        raise _type_error(value, dtype)
+    if dtype == types_pb2.DT_BOOL:
+        if value is True or value is False:
+            return value
+        raise _type_error(value, dtype)
+    bounds = _RANGES.get(dtype)
+    if bounds is None:
+        raise ServingError(
+            "UNIMPLEMENTED",
+            f"Conversion of JSON Value: {debug_string(value)} to type: {dtype_name(dtype)}",
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and bounds[0] <= value <= bounds[1]:
+        return value
+    raise _type_error(value, dtype)
+
+
+def dense_shape(value) -> list[int]:
+    """TF Serving's GetDenseTensorShape: follow the first element of each nested list."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def fill_values(value, shape: list[int], dtype: int) -> list:
+    """FillTensorProto without recursion: check every level and return the flat values."""
+    rank = len(shape)
+    if rank > MAX_RANK:
+        raise invalid(f"Shape has {rank} dimensions, more than the maximum of {MAX_RANK}")
+    flat: list = []
+    stack = [(value, 0)]
+    while stack:
+        val, level = stack.pop()
+        if not isinstance(val, list):
+            if level != rank:
+                raise invalid(
+                    f"JSON Value: {debug_string(val)} found at incorrect level: {level + 1} "
+                    f"in the JSON DOM. Expected at level: {rank}"
+                )
+            if isinstance(val, JsonObject) and dtype != types_pb2.DT_STRING:
+                raise _type_error(val, dtype)
+            flat.append(_check_scalar(val, dtype))
+            continue
+        if level >= rank:
+            raise invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
+        if len(val) != shape[level]:
+            raise invalid(
+                f"Encountered list at unexpected size: {len(val)} at level: {level} "
+                f"expected size: {shape[level]}"
+            )
+        stack.extend((v, level + 1) for v in reversed(val))
+    return flat
+
+
+def to_array(flat: list, shape, dtype: int) -> np.ndarray:
+    """Flat checked values -> an array of the signature's dtype."""
+    np_dtype = NUMPY_DTYPE.get(dtype)
+    if np_dtype is None:
+        raise ServingError("UNIMPLEMENTED", f"Conversion to type: {dtype_name(dtype)}")
+    if dtype == types_pb2.DT_STRING:
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+    elif dtype in _FLOATS or dtype == types_pb2.DT_HALF:
+        with np.errstate(over="ignore", under="ignore"):
+            arr = np.array(flat, dtype=np.float64).astype(np_dtype)
+    elif dtype in (types_pb2.DT_INT8, types_pb2.DT_INT16, types_pb2.DT_UINT8):
+        arr = np.array(flat, dtype=np.int64).astype(np_dtype)  # int_val is narrowed like TF
+    else:
+        arr = np.array(flat, dtype=np_dtype)
+    return arr.reshape(shape)
+
+
+def _instance_item(item, dtype):
+    shape = dense_shape(item)
+    flat = fill_values(item, shape, dtype)
+    return shape, flat
+
+
+def predict_request_from_json(doc, input_dtypes: dict[str, int]):
+    """``instances`` or ``inputs`` of a parsed predict body -> ({alias: array}, "row"|"columnar").
+
+    ``input_dtypes`` maps each signature input alias to its DataType enum (in the signature's
+    order). Raises ServingError with TF Serving's messages.
+
+    Example:
+        >>> from kerascnn.server.jsonparse import parse
+        >>> predict_request_from_json(parse(b'{"inputs": [1, 2]}'), {"x": 3})[0]["x"]
+        array([1, 2], dtype=int32)
+    """
+    instances = doc.get("instances")
+    inputs = doc.get("inputs")
+    if instances is not None and inputs is not None:
+        raise invalid(
+            f"JSON Value: {debug_string(doc)} Not formatted correctly expecting only one of "
+            "'inputs' or 'instances' keys to exist "
+        )
+    names = list(input_dtypes)
+    if instances is not None:
+        if not isinstance(instances, list):
+            raise invalid(
+                f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array"
+            )
+        if not instances:
+            raise invalid(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
+        return _from_instances(instances, input_dtypes), "row"
+    if inputs is not None:
+        return _from_inputs(inputs, input_dtypes, names), "columnar"
+    raise invalid("Missing 'inputs' or 'instances' key")
+
+
+def _from_instances(instances: list, input_dtypes: dict[str, int]):
+    if not isinstance(instances[0], JsonObject) and len(input_dtypes) > 1:
+        raise invalid(
+            "instances is a plain list, but expecting list of objects as multiple input "
+            "tensors required as per tensorinfo_map"
+        )
+
+    def is_element_object(v):
+        return isinstance(v, JsonObject) and not is_b64_object(v)
+
+    objects = is_element_object(instances[0])
+    input_names = sorted(input_dtypes)
+    sizes: dict[str, int] = {}
+    shapes: dict[str, list[int]] = {}
+    values: dict[str, list] = {}
+
+    def add(item, name, index):
+        if name not in input_dtypes:
+            raise invalid(f"JSON object: does not have named input: {name}")
+        shape, flat = _instance_item(item, input_dtypes[name])
+        if name not in sizes:
+            sizes[name] = len(flat)
+            shapes[name] = shape
+        elif sizes[name] != len(flat):
+            raise invalid(f"Expecting tensor size: {sizes[name]} but got: {len(flat)}")
+        elif shapes[name] != shape:
+            raise invalid(
+                f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: "
+                f"[{','.join(map(str, shape))}]"
+            )
+        values.setdefault(name, []).append(flat)
+
+    for index, elem in enumerate(instances):
+        if objects:
+            if not is_element_object(elem):
+                raise invalid(f"Expecting object but got list at item {index} of input list")
+            seen = []
+            for key, item in elem.members:
+                name = key.decode("utf-8", "replace")
+                if name in seen:
+                    raise invalid(
+                        f"Failed to process element: {index} key: {name} of 'instances' list. "
+                        f"Error: INVALID_ARGUMENT: JSON object has duplicate key: {name}"
+                    )
+                seen.append(name)
+                try:
+                    add(item, name, index)
+                except ServingError as exc:
+                    raise invalid(
+                        f"Failed to process element: {index} key: {name} of 'instances' list. "
+                        f"Error: {exc.to_string()}"
+                    ) from None
+            if sorted(seen) != input_names:
+                raise invalid(
+                    f"Failed to process element: {index} of 'instances' list. JSON object: "
+                    f"{debug_string(elem)} keys must be equal to: {','.join(input_names)}"
+                )
+        else:
+            if is_element_object(elem):
+                raise invalid(
+                    f"Expecting value/list but got object at item {index} of input list"
+                )
+            try:
+                add(elem, next(iter(input_dtypes)), index)
+            except ServingError as exc:
+                raise invalid(
+                    f"Failed to process element: {index} of 'instances' list. "
+                    f"Error: {exc.to_string()}"
+                ) from None
+    count = len(instances)
+    arrays = {}
+    for name, rows in values.items():
+        flat = [v for row in rows for v in row]
+        arrays[name] = to_array(flat, [count, *shapes[name]], input_dtypes[name])
+    return arrays
+
+
+def _from_inputs(inputs, input_dtypes, names):
+    if not isinstance(inputs, JsonObject) or is_b64_object(inputs):
+        if len(input_dtypes) > 1:
+            raise invalid(
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                "tensors required as per tensorinfo_map"
+            )
+        name = names[0]
+        shape, flat = _instance_item(inputs, input_dtypes[name])
+        return {name: to_array(flat, shape, input_dtypes[name])}
+    arrays = {}
+    for name in names:
+        if name not in inputs:
+            raise invalid(f"Missing named input: {name} in 'inputs' object.")
+        item = inputs.get(name)
+        shape, flat = _instance_item(item, input_dtypes[name])
+        arrays[name] = to_array(flat, shape, input_dtypes[name])
+    return arrays
+
+
+def signature_name_from_json(doc) -> str:
+    """The optional ``signature_name`` of a request body ('' when absent)."""
+    value = doc.get("signature_name")
+    if value is None:
+        return ""
+    if not isinstance(value, bytes):
+        raise invalid(
+            f"JSON Value: {debug_string(doc)} not formatted correctly. 'signature_name' key "
+            "must be a string value."
+        )
+    return value.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------------
+# arrays -> JSON
+
+
+def _format_values(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
+    flat = arr.reshape(-1)
+    kind = arr.dtype.kind
+    if arr.dtype == np.float32 or arr.dtype == np.float16:
+        out = []
+        for v in flat.tolist():
+            if math.isfinite(v):
+                text = f"{v:.6g}"
+                if np.float32(float(text)) != np.float32(v):
+                    text = f"{v:.9g}"
+                if "." not in text and "e" not in text:
+                    text += ".0"
+            else:
+                text = format_double(v)
+            out.append(text.encode())
+        return out
+    if kind == "f":
+        return [format_double(v).encode() for v in flat.tolist()]
+    if kind == "b":
+        return [b"true" if v else b"false" for v in flat.tolist()]
+    if kind in "iu":
+        return [str(v).encode() for v in flat.tolist()]
+    if kind in "OSU":
+        out = []
+        for v in flat.tolist():
+            if isinstance(v, str):
+                v = v.encode()
+            if as_bytes:
+                out.append(b'{"b64": "' + base64.b64encode(v) + b'"}')
+            else:
+                out.append(escape_string(v))
+        return out
+    raise invalid(f"Failed to write JSON value for tensor type: {arr.dtype}")
+
+
+def _nest(items: list[bytes], shape) -> bytes:
+    """Group flat formatted values into nested single-line JSON arrays."""
+    if not shape:
+        return items[0]
+    for dim in reversed(shape):
+        if dim == 0:
+            items = [b"[]"] * (len(items) // max(dim, 1)) if items else [b"[]"]
+            continue
+        items = [b"[" + b", ".join(items[i : i + dim]) + b"]" for i in range(0, len(items), dim)]
+    return items[0] if items else b"[]"
+
+
+def _rows(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
+    """One JSON text per batch element (dimension 0)."""
+    batch = arr.shape[0]
+    if batch == 0:
+        return []
+    inner = list(arr.shape[1:])
+    if 0 in inner:
+        empty = _nest([], inner) if inner else b"[]"
+        return [_empty_nested(inner) if inner else empty] * batch
+    values = _format_values(arr, as_bytes)
+    per = len(values) // batch
+    return [_nest(values[i * per : (i + 1) * per], inner) for i in range(batch)]
+
+
+def _empty_nested(shape) -> bytes:
+    if not shape or shape[0] == 0:
+        return b"[]"
+    return b"[" + b", ".join([_empty_nested(shape[1:])] * shape[0]) + b"]"
+
+
+def _whole(arr: np.ndarray, as_bytes: bool) -> bytes:
+    if 0 in arr.shape:
+        return _empty_nested(list(arr.shape))
+    return _nest(_format_values(arr, as_bytes), list(arr.shape))
+
+
+def is_bytes_output(name: str, arr: np.ndarray) -> bool:
+    """TF Serving's IsNamedTensorBytes: a string tensor whose alias ends in ``_bytes``."""
+    return arr.dtype.kind in "OSU" and name.endswith("_bytes")
+
+
+def predict_response_to_json(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
+    """Write ``{"predictions": ...}`` (row) or ``{"outputs": ...}`` (columnar).
+
+    Example:
+        >>> import numpy as np
+        >>> predict_response_to_json({"y": np.array([2.5, 3.0], np.float32)}, "row")
+        b'{\\n    "predictions": [2.5, 3.0\\n    ]\\n}'
+    """
+    if not outputs:
+        raise invalid("Cannot convert empty tensor map to JSON")
+    names = sorted(outputs)
+    if fmt == "row":
+        batch = None
+        for name in names:
+            arr = outputs[name]
+            if arr.ndim == 0:
+                raise invalid(f"Tensor name: {name} has no shape information ")
+            if batch is not None and arr.shape[0] != batch:
+                raise invalid(
+                    f"Tensor name: {name} has inconsistent batch size: {arr.shape[0]} "
+                    f"expecting: {batch}"
+                )
+            batch = arr.shape[0]
+        rows = {n: _rows(outputs[n], is_bytes_output(n, outputs[n])) for n in names}
+        if len(names) == 1:
+            body = b", ".join(rows[names[0]])
+            return b'{\n    "predictions": [' + body + b"\n    ]\n}"
+        items = []
+        for i in range(batch):
+            fields = b",\n".join(
+                b"            " + escape_string(n.encode()) + b": " + rows[n][i] for n in names
+            )
+            items.append(b"        {\n" + fields + b"\n        }")
+        return b'{\n    "predictions": [\n' + b",\n".join(items) + b"\n    ]\n}"
+    if len(names) == 1:
+        n = names[0]
+        return b'{\n    "outputs": ' + _whole(outputs[n], is_bytes_output(n, outputs[n])) + b"\n}"
+    fields = b",\n".join(
+        b"        " + escape_string(n.encode()) + b": "
+        + _whole(outputs[n], is_bytes_output(n, outputs[n]))
+        for n in names
+    )
+    return b'{\n    "outputs": {\n' + fields + b"\n    }\n}"
+
+
+def error_to_json(message: str) -> bytes:
+    """``{"error": message}`` as TF Serving writes it.
+
+    Example:
+        >>> error_to_json('Bad key: "key"')
+        b'{ "error": "Bad key: \\\\"key\\\\"" }'
+    """
+    return b'{ "error": ' + escape_string(message.encode("utf-8", "replace")) + b" }"
+
+
+# ---------------------------------------------------------------------------------------------
+# classify / regress bodies (tf.Example) and their results
+
+
+def examples_from_json(doc, method: str):
+    """``examples`` (+ optional ``context``) -> tensorflow_serving.apis.Input proto."""
+    from tensorflow_serving.apis import input_pb2
+
+    inp = input_pb2.Input()
+    context = doc.get("context")
+    has_context = context is not None
+    if has_context:
+        _example_from_json(context, inp.example_list_with_context.context)
+    examples = doc.get("examples")
+    if examples is None:
+        raise invalid(
+            f"JSON Value: {debug_string(doc)} When method is {method}, key 'examples' is "
+            "expected and was not found"
+        )
+    if not isinstance(examples, list):
+        raise invalid(
+            f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an list/array"
+        )
+    if not examples:
+        raise invalid(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
+    for value in examples:
+        target = (
+            inp.example_list_with_context.examples.add()
+            if has_context
+            else inp.example_list.examples.add()
+        )
+        _example_from_json(value, target)
+    return inp
+
+
+def _example_from_json(value, example):
+    if not isinstance(value, JsonObject):
+        raise invalid(f"Example must be JSON object but got JSON {type_name(value)}")
+    for key, content in value.members:
+        name = key.decode("utf-8", "replace")
+        feature = example.features.feature[name]
+        feature.Clear()
+        for item in content if isinstance(content, list) else [content]:
+            _add_feature_value(item, name, feature)
+
+
+def _kind_ok(feature, kind):
+    current = feature.WhichOneof("kind")
+    return current is None or current == kind
+
+
+def _kind_error(name, feature):
+    kind = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64"}.get(
+        feature.WhichOneof("kind"), "UNKNOWN"
+    )
+    return invalid(f"Unexpected element type in feature: {name} expecting type: {kind}")
+
+
+def _add_feature_value(val, name, feature):
+    if val is NULL or isinstance(val, list) or (
+        isinstance(val, JsonObject) and not is_b64_object(val)
+    ):
+        raise invalid(
+            f"Feature: {name} has element with unexpected JSON type: {type_name(val)}"
+        )
+    if val is True or val is False:
+        if not _kind_ok(feature, "int64_list"):
+            raise _kind_error(name, feature)
+        feature.int64_list.value.append(1 if val else 0)
+    elif isinstance(val, JsonObject):
+        if not _kind_ok(feature, "bytes_list"):
+            raise _kind_error(name, feature)
+        feature.bytes_list.value.append(decode_b64_object(val))
+    elif isinstance(val, bytes):
+        if not _kind_ok(feature, "bytes_list"):
+            raise _kind_error(name, feature)
+        feature.bytes_list.value.append(val)
+    elif isinstance(val, float):
+        if not _kind_ok(feature, "float_list"):
+            raise _kind_error(name, feature)
+        feature.float_list.value.append(val)
+    else:
+        if not _kind_ok(feature, "int64_list"):
+            raise _kind_error(name, feature)
+        if val > 2**63 - 1:
+            raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+        feature.int64_list.value.append(val)
+
+
+def classification_result_to_json(result) -> bytes:
+    """``{"results": [[[label, score], ...], ...]}``."""
+    if not result.classifications:
+        raise invalid("Cannot convert empty ClassificationResults to JSON")
+    rows = []
+    for classifications in result.classifications:
+        pairs = [
+            b"[" + escape_string(c.label.encode()) + b", "
+            + _format_values(np.array([c.score], np.float32), False)[0] + b"]"
+            for c in classifications.classes
+        ]
+        rows.append(b"[" + b", ".join(pairs) + b"]")
+    return b'{\n    "results": [' + b", ".join(rows) + b"\n    ]\n}"
+
+
+def regression_result_to_json(result) -> bytes:
+    """``{"results": [v, ...]}``."""
+    if not result.regressions:
+        raise invalid("Cannot convert empty RegressionResults to JSON")
+    values = _format_values(np.array([r.value for r in result.regressions], np.float32), False)
+    return b'{\n    "results": [' + b", ".join(values) + b"]\n}"
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorProto <-> arrays
+
+
+def array_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """A request TensorProto -> array (``tf.make_ndarray``), INVALID_ARGUMENT when malformed.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> array_from_proto(tf.make_tensor_proto([1.0, 2.0])).tolist()
+        [1.0, 2.0]
+    """
+    import tensorflow as tf
+
+    if proto.dtype not in NUMPY_DTYPE:
+        raise invalid(f"Unsupported tensor dtype: {dtype_name(proto.dtype)}")
+    try:
+        return tf.make_ndarray(proto)
+    except Exception as exc:  # malformed protos raise ValueError/TypeError/IndexError
+        raise invalid(f"Unable to parse tensor proto: {exc}") from None
+
+
+def array_to_proto(arr: np.ndarray, dtype: int | None = None) -> tensor_pb2.TensorProto:
+    """An output array -> TensorProto with typed value fields (Tensor::AsProtoField).
+
+    Example:
+        >>> import numpy as np
+        >>> list(array_to_proto(np.array([1.5], np.float32)).float_val)
+        [1.5]
+    """
+    arr = np.asarray(arr)
+    proto = tensor_pb2.TensorProto()
+    proto.tensor_shape.CopyFrom(
+        tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in arr.shape]
+        )
+    )
+    flat = arr.reshape(-1)
+    kind = arr.dtype
+    if kind == np.float32:
+        proto.dtype = types_pb2.DT_FLOAT
+        proto.float_val.extend(flat.tolist())
+    elif kind == np.float64:
+        proto.dtype = types_pb2.DT_DOUBLE
+        proto.double_val.extend(flat.tolist())
+    elif kind == np.float16:
+        proto.dtype = types_pb2.DT_HALF
+        proto.half_val.extend(flat.view(np.uint16).tolist())
+    elif kind in (np.int32, np.int16, np.int8, np.uint8, np.uint16):
+        proto.dtype = {
+            np.dtype(np.int32): types_pb2.DT_INT32, np.dtype(np.int16): types_pb2.DT_INT16,
+            np.dtype(np.int8): types_pb2.DT_INT8, np.dtype(np.uint8): types_pb2.DT_UINT8,
+            np.dtype(np.uint16): types_pb2.DT_UINT16,
+        }[kind]
+        proto.int_val.extend(flat.tolist())
+    elif kind == np.int64:
+        proto.dtype = types_pb2.DT_INT64
+        proto.int64_val.extend(flat.tolist())
+    elif kind == np.uint32:
+        proto.dtype = types_pb2.DT_UINT32
+        proto.uint32_val.extend(flat.tolist())
+    elif kind == np.uint64:
+        proto.dtype = types_pb2.DT_UINT64
+        proto.uint64_val.extend(flat.tolist())
+    elif kind == np.bool_:
+        proto.dtype = types_pb2.DT_BOOL
+        proto.bool_val.extend(flat.tolist())
+    elif kind.kind in "OSU":
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(v.encode() if isinstance(v, str) else bytes(v) for v in flat)
+    else:
+        import tensorflow as tf
+
+        return tf.make_tensor_proto(arr)
+    if dtype is not None and dtype != proto.dtype:
+        proto.dtype = dtype
+    return proto
