@@ -158,6 +158,14 @@ def _model_input(model, image: np.ndarray):
     return preprocess(image[None], (height, width, channels))
 
 
+def _probe(model, outputs):
+    """A model from ``model``'s input to ``outputs`` (single input unwrapped, as Keras expects)."""
+    import keras
+
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, outputs)
+
+
 def _four_d_layers(model):
     """Layers (not the input) whose output is a ``[B, H, W, C]`` feature map, in graph order."""
     found = []
@@ -353,12 +361,11 @@ def feature_maps(model, image, layer) -> np.ndarray:
         >>> feature_maps(model, "digit.png", "conv1").shape  # doctest: +SKIP
         (28, 28, 6)
     """
-    import keras
 
     model, _ = _resolve_model(model)
     if not hasattr(layer, "output"):
         layer = _find_layer(model, layer, _four_d_layers(model), "layer with a 2-D feature map")
-    probe = keras.Model(model.inputs, layer.output)
+    probe = _probe(model, layer.output)
     return np.asarray(probe(_model_input(model, load_image(image)), training=False))[0]
 
 
@@ -432,9 +439,8 @@ def plot_feature_maps(model, image, layer=None, *, out=None, max_maps: int = MAX
 
 
 def _feature_sheet(model, raw, layer, path, max_maps, fields, prefix) -> Picture:
-    import keras
 
-    probe = keras.Model(model.inputs, layer.output)
+    probe = _probe(model, layer.output)
     maps = np.asarray(probe(_model_input(model, raw), training=False))[0]
     channels = maps.shape[-1]
     shown = min(channels, max_maps)
@@ -522,7 +528,6 @@ def gradcam(model, image, class_index: int | None = None, layer=None) -> dict:
         >>> result["heatmap"].shape  # doctest: +SKIP
         (224, 224)
     """
-    import keras
     import tensorflow as tf
 
     model, _ = _resolve_model(model)
@@ -530,7 +535,7 @@ def gradcam(model, image, class_index: int | None = None, layer=None) -> dict:
     target = _last_conv_layer(model) if layer is None else _find_layer(
         model, layer, _four_d_layers(model), "layer with a 2-D feature map")
     score_input, finish = _logits_tensor(model)
-    probe = keras.Model(model.inputs, [target.output, score_input, model.outputs[0]])
+    probe = _probe(model, [target.output, score_input, model.outputs[0]])
     x = tf.convert_to_tensor(_model_input(model, raw))
     with tf.GradientTape() as tape:
         maps, pre_scores, probabilities = probe(x, training=False)
