@@ -1,0 +1,35 @@
+"""Heads shared by every family: the classifier top and the optional global pooling."""
+
+from __future__ import annotations
+
+from keras import layers
+
+from kerascnn import blocks
+
+
+def classifier(x, num_classes: int, classifier_activation, *, kernel_regularizer=None):
+    """``logits`` Dense → ``predictions`` activation (float32, so mixed precision stays exact).
+
+    Example:
+        >>> import keras
+        >>> y = classifier(keras.Input((84,)), 10, "softmax")
+        >>> tuple(y.shape)
+        (None, 10)
+    """
+    x = blocks.dense(x, num_classes, kernel_regularizer=kernel_regularizer, name="logits")
+    return layers.Activation(
+        classifier_activation or "linear", dtype="float32", name="predictions"
+    )(x)
+
+
+def features_head(x, pooling: str | None):
+    """The ``include_top=False`` output: the feature map, or its global avg/max pooling.
+
+    Example:
+        >>> import keras
+        >>> tuple(features_head(keras.Input((7, 7, 512)), "max").shape)
+        (None, 512)
+    """
+    if pooling is None:
+        return x
+    return blocks.global_pool(x, pooling, name=f"{pooling}_pool")

@@ -1,0 +1,637 @@
+"""Building blocks: small functions on Keras functional-API tensors.
+
+Every function takes a ``name`` prefix and names each layer it creates from it, so a model
+built twice gets identical, hierarchical layer names (``stage2_block1_conv1``,
+``stage2_block1_bn1``, ``stage2_block1_relu1``, ``stage2_block1_downsample_conv``,
+``stage2_block1_out``) and never Keras' ``_1`` counters.
+
+Conventions follow torchvision: batch norm with ``epsilon=1e-5`` and momentum 0.9 (torch's 0.1),
+no conv bias before batch norm, explicit integer padding as in ``nn.Conv2d(padding=p)``.
+
+Example:
+    >>> import keras
+    >>> from kerascnn import blocks
+    >>> inputs = keras.Input((32, 32, 3), name="input")
+    >>> x = blocks.conv_bn_act(inputs, 16, 3, padding="circular", name="stem")
+    >>> x = blocks.basic_block(x, 32, strides=2, shortcut="A", name="stage1_block1")
+    >>> tuple(x.shape)
+    (None, 16, 16, 32)
+"""
+
+from __future__ import annotations
+
+from keras import layers
+
+from kerascnn.errors import UsageError, unknown_name
+from kerascnn.layers import AdaptivePooling2D, Padding2D, ZeroPadShortcut, normalize_padding
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "swish")
+PADDINGS = ("valid", "same", "circular", "reflect")
+PADDING_MODES = ("zeros", "circular", "reflect")
+SHORTCUTS = ("A", "B")
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+
+def _pair(value, what: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        value = (value, value)
+    try:
+        first, second = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise UsageError(f"bad {what} {value!r}: expected an int or a pair of ints") from None
+    if first < 1 or second < 1:
+        raise UsageError(f"bad {what} {value!r}: must be >= 1")
+    return first, second
+
+
+def _suffix(name: str, kind: str, index) -> str:
+    return f"{name}_{kind}{'' if index is None else index}"
+
+
+def activation(x, kind: str | None = "relu", *, name: str, slope: float = 0.01):
+    """Apply an activation layer named ``name``; ``kind`` None or "linear" returns ``x``.
+
+    ``kind``: relu, leaky_relu (negative ``slope``, torch's default 0.01), elu, tanh,
+    sigmoid, gelu (exact erf form), swish (= SiLU).
+
+    Example:
+        >>> import keras
+        >>> y = activation(keras.Input((4,)), "leaky_relu", slope=0.2, name="act")
+    """
+    if kind is None or kind == "linear":
+        return x
+    if kind not in ACTIVATIONS:
+        raise unknown_name("activation", str(kind), ACTIVATIONS)
+    if kind == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=float(slope), name=name)(x)
+    return layers.Activation(kind, name=name)(x)
+
+
+def batch_norm(x, *, name: str, zero_gamma: bool = False, epsilon: float = BN_EPSILON):
+    """Batch normalization over channels; ``zero_gamma`` starts it at zero (residual branches).
+
+    Example:
+        >>> import keras
+        >>> y = batch_norm(keras.Input((8, 8, 4)), name="bn")
+    """
+    return layers.BatchNormalization(
+        momentum=BN_MOMENTUM,
+        epsilon=epsilon,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=name,
+    )(x)
+
+
+# Aliases: conv_bn_act and dense take arguments named like these functions.
+_activation = activation
+_batch_norm = batch_norm
+
+
+def _same_amounts(kernel: int, dilation: int) -> tuple[int, int]:
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def pad(x, padding, *, mode: str = "zeros", name: str, value: float = 0.0):
+    """Pad height and width; ``mode`` zeros | constant | circular | reflect | symmetric.
+
+    Example:
+        >>> import keras
+        >>> tuple(pad(keras.Input((8, 8, 3)), 1, mode="circular", name="p").shape)
+        (None, 10, 10, 3)
+    """
+    pads = normalize_padding(padding)
+    if mode == "zeros" or (mode == "constant" and value == 0.0):
+        return layers.ZeroPadding2D(pads, name=name)(x)
+    return Padding2D(pads, mode=mode, value=value, name=name)(x)
+
+
+def conv_bn_act(
+    x,
+    filters: int,
+    kernel_size=3,
+    *,
+    name: str,
+    index: int | None = None,
+    strides=1,
+    padding="same",
+    padding_mode: str = "zeros",
+    dilation=1,
+    groups: int = 1,
+    use_bias: bool | None = None,
+    batch_norm: bool = True,
+    activation: str | None = "relu",
+    slope: float = 0.01,
+    zero_gamma: bool = False,
+    bn_epsilon: float = BN_EPSILON,
+    kernel_initializer="he_normal",
+    kernel_regularizer=None,
+):
+    """Conv2D → optional batch norm → activation.
+
+    Layers: ``{name}_pad{index}`` (when needed), ``{name}_conv{index}``, ``{name}_bn{index}``,
+    ``{name}_{activation}{index}``. ``padding``: "valid", "same" (Keras' same), "circular" or
+    "reflect" (same-size output, torch-style symmetric pads of ``dilation*(k-1)/2``), or an int /
+    pair / ``((top, bottom), (left, right))`` of explicit pads filled per ``padding_mode``
+    (zeros | circular | reflect), like torch's ``Conv2d(padding=p, padding_mode=...)``.
+    ``use_bias`` defaults to ``not batch_norm``.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((32, 32, 3))
+        >>> y = conv_bn_act(x, 64, 7, strides=2, padding=3, name="stem")
+        >>> tuple(y.shape)
+        (None, 16, 16, 64)
+    """
+    kernel = _pair(kernel_size, "kernel size")
+    stride = _pair(strides, "stride")
+    rate = _pair(dilation, "dilation")
+    if groups < 1 or filters % groups or (x.shape[-1] is not None and x.shape[-1] % groups):
+        raise UsageError(
+            f"{name}: groups={groups} must divide both the input channels ({x.shape[-1]}) "
+            f"and filters ({filters})"
+        )
+    if padding_mode not in PADDING_MODES:
+        raise unknown_name("padding mode", str(padding_mode), PADDING_MODES)
+    keras_padding = "valid"
+    pads = None
+    mode = padding_mode
+    if isinstance(padding, str):
+        if padding not in PADDINGS:
+            raise unknown_name("padding", padding, PADDINGS)
+        if padding in ("circular", "reflect"):
+            mode = padding
+            pads = (_same_amounts(kernel[0], rate[0]), _same_amounts(kernel[1], rate[1]))
+        elif padding == "same" and padding_mode != "zeros":
+            pads = (_same_amounts(kernel[0], rate[0]), _same_amounts(kernel[1], rate[1]))
+        else:
+            keras_padding = padding
+    else:
+        pads = normalize_padding(padding)
+    if pads is not None and mode == "zeros" and stride == (1, 1):
+        same = (_same_amounts(kernel[0], rate[0]), _same_amounts(kernel[1], rate[1]))
+        if pads == same:  # Keras' "same" is exactly these pads: no extra layer needed.
+            pads, keras_padding = None, "same"
+        elif pads == ((0, 0), (0, 0)):
+            pads = None
+    if pads is not None and pads != ((0, 0), (0, 0)):
+        x = pad(x, pads, mode=mode, name=_suffix(name, "pad", index))
+    if use_bias is None:
+        use_bias = not batch_norm
+    x = layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=keras_padding,
+        dilation_rate=rate,
+        groups=groups,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=kernel_regularizer,
+        name=_suffix(name, "conv", index),
+    )(x)
+    if batch_norm:
+        x = _batch_norm(
+            x, name=_suffix(name, "bn", index), zero_gamma=zero_gamma, epsilon=bn_epsilon
+        )
+    if activation not in (None, "linear"):
+        x = _activation(x, activation, slope=slope, name=_suffix(name, str(activation), index))
+    return x
+
+
+def pool(x, kind: str = "max", pool_size=2, *, name: str, strides=None, padding="valid"):
+    """Max or average pooling; ``padding`` "valid", "same" or an int of explicit pads.
+
+    Explicit pads are ``-inf`` for max pooling and zeros (counted in the average, like torch's
+    default ``count_include_pad=True``) for average pooling.
+
+    Example:
+        >>> import keras
+        >>> y = pool(keras.Input((112, 112, 64)), "max", 3, strides=2, padding=1, name="pool")
+        >>> tuple(y.shape)
+        (None, 56, 56, 64)
+    """
+    if kind not in ("max", "avg"):
+        raise unknown_name("pooling", str(kind), ("max", "avg"))
+    size = _pair(pool_size, "pool size")
+    stride = size if strides is None else _pair(strides, "pool stride")
+    keras_padding = "valid"
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise unknown_name("pool padding", padding, ("valid", "same"))
+        keras_padding = padding
+    elif normalize_padding(padding) != ((0, 0), (0, 0)):
+        fill = float("-inf") if kind == "max" else 0.0
+        x = pad(x, padding, mode="constant", value=fill, name=f"{name}_pad")
+    cls = layers.MaxPooling2D if kind == "max" else layers.AveragePooling2D
+    return cls(size, strides=stride, padding=keras_padding, name=name)(x)
+
+
+def global_pool(x, kind: str = "avg", *, name: str):
+    """Global average or max pooling to ``[batch, channels]``.
+
+    Example:
+        >>> import keras
+        >>> tuple(global_pool(keras.Input((7, 7, 512)), name="gap").shape)
+        (None, 512)
+    """
+    if kind == "avg":
+        return layers.GlobalAveragePooling2D(name=name)(x)
+    if kind == "max":
+        return layers.GlobalMaxPooling2D(name=name)(x)
+    raise unknown_name("pooling", str(kind), ("avg", "max"))
+
+
+def adaptive_pool(x, output_size, kind: str = "avg", *, name: str):
+    """Pool to a fixed spatial size like torch's ``AdaptiveAvgPool2d`` / ``AdaptiveMaxPool2d``.
+
+    Example:
+        >>> import keras
+        >>> tuple(adaptive_pool(keras.Input((13, 13, 256)), 6, name="ap").shape)
+        (None, 6, 6, 256)
+    """
+    return AdaptivePooling2D(output_size, mode=kind, name=name)(x)
+
+
+def dense(
+    x,
+    units: int,
+    *,
+    name: str,
+    activation: str | None = None,
+    slope: float = 0.01,
+    use_bias: bool = True,
+    kernel_initializer="glorot_uniform",
+    kernel_regularizer=None,
+):
+    """Dense layer ``{name}`` and optional activation ``{name}_{activation}``.
+
+    Example:
+        >>> import keras
+        >>> tuple(dense(keras.Input((400,)), 120, activation="tanh", name="fc1").shape)
+        (None, 120)
+    """
+    x = layers.Dense(
+        units,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+    )(x)
+    if activation not in (None, "linear"):
+        x = _activation(x, activation, slope=slope, name=f"{name}_{activation}")
+    return x
+
+
+def dropout(x, rate: float, *, name: str):
+    """Dropout with ``rate`` (returns ``x`` unchanged when the rate is 0).
+
+    Example:
+        >>> import keras
+        >>> y = dropout(keras.Input((10,)), 0.5, name="drop")
+    """
+    if not 0.0 <= float(rate) < 1.0:
+        raise UsageError(f"{name}: dropout rate must be in [0, 1), got {rate}")
+    if float(rate) == 0.0:
+        return x
+    return layers.Dropout(float(rate), name=name)(x)
+
+
+def flatten(x, *, name: str = "flatten"):
+    """Flatten to ``[batch, features]``.
+
+    Example:
+        >>> import keras
+        >>> tuple(flatten(keras.Input((5, 5, 16))).shape)
+        (None, 400)
+    """
+    return layers.Flatten(name=name)(x)
+
+
+def _check_shortcut(shortcut: str) -> None:
+    if shortcut not in SHORTCUTS:
+        raise unknown_name("shortcut option", str(shortcut), SHORTCUTS)
+
+
+def shortcut_branch(
+    x,
+    out_channels: int,
+    *,
+    name: str,
+    strides: int = 1,
+    option: str = "B",
+    batch_norm: bool = True,
+    use_bias: bool = False,
+    kernel_regularizer=None,
+    source=None,
+    project_strided: bool = True,
+):
+    """The identity path of a residual block.
+
+    Unchanged shape → ``x`` itself. Otherwise option "A": strided identity with zero channels
+    (``{name}_shortcut``, no parameters); option "B": 1×1 strided projection
+    (``{name}_downsample_conv``) + batch norm (``{name}_downsample_bn``). ``source`` is the
+    tensor the projection reads (pre-activation blocks project the activated input). With
+    ``project_strided=False`` a stride alone (same channel count) keeps a strided identity,
+    as keras.applications' ResNetV2 does.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((8, 8, 16))
+        >>> tuple(shortcut_branch(x, 32, strides=2, option="A", name="b").shape)
+        (None, 4, 4, 32)
+    """
+    _check_shortcut(option)
+    in_channels = x.shape[-1]
+    if strides == 1 and in_channels == out_channels:
+        return x
+    if option == "A" or (in_channels == out_channels and not project_strided):
+        return ZeroPadShortcut(strides, out_channels, name=f"{name}_shortcut")(x)
+    return conv_bn_act(
+        x if source is None else source,
+        out_channels,
+        1,
+        strides=strides,
+        padding="valid",
+        batch_norm=batch_norm,
+        use_bias=use_bias,
+        activation=None,
+        kernel_regularizer=kernel_regularizer,
+        name=f"{name}_downsample",
+    )
+
+
+def _add_and_activate(branch, shortcut, *, name: str, activation_kind, slope):
+    x = layers.Add(name=f"{name}_add")([branch, shortcut])
+    if activation_kind in (None, "linear"):
+        return x
+    return activation(x, activation_kind, slope=slope, name=f"{name}_out")
+
+
+def basic_block(
+    x,
+    filters: int,
+    *,
+    name: str,
+    strides: int = 1,
+    shortcut: str = "B",
+    activation: str = "relu",
+    slope: float = 0.01,
+    padding_mode: str = "zeros",
+    zero_init_last_bn: bool = False,
+    kernel_regularizer=None,
+):
+    """ResNet basic block: 3×3 (stride) → BN → act → 3×3 → BN, + shortcut, act.
+
+    ``shortcut``: "B" projects when the shape changes (ImageNet ResNets), "A" zero-pads
+    (CIFAR ResNets). ``zero_init_last_bn`` starts the residual branch at zero (Goyal et al.).
+
+    Example:
+        >>> import keras
+        >>> y = basic_block(keras.Input((56, 56, 64)), 128, strides=2, name="stage2_block1")
+        >>> tuple(y.shape)
+        (None, 28, 28, 128)
+    """
+    _check_shortcut(shortcut)
+    common = dict(
+        padding_mode=padding_mode, slope=slope, kernel_regularizer=kernel_regularizer, name=name
+    )
+    y = conv_bn_act(
+        x, filters, 3, strides=strides, padding=1, activation=activation, index=1, **common
+    )
+    y = conv_bn_act(
+        y, filters, 3, padding=1, activation=None, zero_gamma=zero_init_last_bn, index=2, **common
+    )
+    identity = shortcut_branch(
+        x,
+        filters,
+        strides=strides,
+        option=shortcut,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+    )
+    return _add_and_activate(y, identity, name=name, activation_kind=activation, slope=slope)
+
+
+def bottleneck_block(
+    x,
+    filters: int,
+    *,
+    name: str,
+    strides: int = 1,
+    stride_in_1x1: bool = False,
+    groups: int = 1,
+    width_per_group: int = 64,
+    expansion: int = 4,
+    shortcut: str = "B",
+    activation: str = "relu",
+    slope: float = 0.01,
+    padding_mode: str = "zeros",
+    zero_init_last_bn: bool = False,
+    kernel_regularizer=None,
+):
+    """ResNet bottleneck: 1×1 → 3×3 (groups) → 1×1 (×``expansion``), + shortcut, act.
+
+    Stride placement: ResNet v1.5 (torchvision, default) strides the 3×3 conv; the original v1
+    (``stride_in_1x1=True``) strides the first 1×1. Inner width is
+    ``int(filters * width_per_group / 64) * groups``: ResNeXt-50 32×4d is ``groups=32,
+    width_per_group=4``; Wide ResNet-50-2 is ``width_per_group=128``.
+
+    Example:
+        >>> import keras
+        >>> y = bottleneck_block(keras.Input((56, 56, 64)), 64, name="stage1_block1")
+        >>> tuple(y.shape)
+        (None, 56, 56, 256)
+    """
+    _check_shortcut(shortcut)
+    width = int(filters * (width_per_group / 64.0)) * groups
+    common = dict(
+        padding_mode=padding_mode, slope=slope, kernel_regularizer=kernel_regularizer, name=name
+    )
+    first_stride, middle_stride = (strides, 1) if stride_in_1x1 else (1, strides)
+    y = conv_bn_act(
+        x, width, 1, strides=first_stride, padding="valid", activation=activation, index=1, **common
+    )
+    y = conv_bn_act(
+        y,
+        width,
+        3,
+        strides=middle_stride,
+        padding=1,
+        groups=groups,
+        activation=activation,
+        index=2,
+        **common,
+    )
+    y = conv_bn_act(
+        y,
+        filters * expansion,
+        1,
+        padding="valid",
+        activation=None,
+        zero_gamma=zero_init_last_bn,
+        index=3,
+        **common,
+    )
+    identity = shortcut_branch(
+        x,
+        filters * expansion,
+        strides=strides,
+        option=shortcut,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+    )
+    return _add_and_activate(y, identity, name=name, activation_kind=activation, slope=slope)
+
+
+def _preact(x, *, name, activation_kind, slope, bn_epsilon):
+    x = batch_norm(x, name=f"{name}_preact_bn", epsilon=bn_epsilon)
+    return activation(x, activation_kind, slope=slope, name=f"{name}_preact_{activation_kind}")
+
+
+def preact_basic_block(
+    x,
+    filters: int,
+    *,
+    name: str,
+    strides: int = 1,
+    shortcut: str = "B",
+    activation: str = "relu",
+    slope: float = 0.01,
+    padding_mode: str = "zeros",
+    bn_epsilon: float = BN_EPSILON,
+    kernel_regularizer=None,
+):
+    """Pre-activation (ResNet v2) basic block: BN → act → 3×3 → BN → act → 3×3, + shortcut.
+
+    The shortcut is the identity (strided when ``strides > 1``) while the channel count stays;
+    otherwise a 1×1 projection of the activated input (option "B", no BN as in He et al. 2016b)
+    or zero channels (option "A").
+
+    Example:
+        >>> import keras
+        >>> y = preact_basic_block(keras.Input((32, 32, 16)), 32, strides=2, name="stage2_block1")
+        >>> tuple(y.shape)
+        (None, 16, 16, 32)
+    """
+    _check_shortcut(shortcut)
+    common = dict(
+        padding_mode=padding_mode,
+        slope=slope,
+        kernel_regularizer=kernel_regularizer,
+        bn_epsilon=bn_epsilon,
+        name=name,
+    )
+    preact = _preact(x, name=name, activation_kind=activation, slope=slope, bn_epsilon=bn_epsilon)
+    identity = shortcut_branch(
+        x,
+        filters,
+        strides=strides,
+        option=shortcut,
+        batch_norm=False,
+        kernel_regularizer=kernel_regularizer,
+        source=preact,
+        project_strided=False,
+        name=name,
+    )
+    y = conv_bn_act(
+        preact, filters, 3, strides=strides, padding=1, activation=activation, index=1, **common
+    )
+    y = conv_bn_act(
+        y,
+        filters,
+        3,
+        padding=1,
+        batch_norm=False,
+        use_bias=False,
+        activation=None,
+        index=2,
+        **common,
+    )
+    return layers.Add(name=f"{name}_out")([y, identity])
+
+
+def preact_bottleneck_block(
+    x,
+    filters: int,
+    *,
+    name: str,
+    strides: int = 1,
+    expansion: int = 4,
+    shortcut: str = "B",
+    activation: str = "relu",
+    slope: float = 0.01,
+    padding_mode: str = "zeros",
+    bn_epsilon: float = 1.001e-5,
+    kernel_regularizer=None,
+):
+    """Pre-activation bottleneck laid out as keras.applications' ResNet50V2 ``block2``.
+
+    BN → act → [shortcut: 1×1 projection *with bias* when channels change, else strided
+    identity] → 1×1 → BN → act → 3×3 (stride) → BN → act → 1×1 (×4, with bias), added.
+
+    Example:
+        >>> import keras
+        >>> y = preact_bottleneck_block(keras.Input((56, 56, 64)), 64, name="stage1_block1")
+        >>> tuple(y.shape)
+        (None, 56, 56, 256)
+    """
+    _check_shortcut(shortcut)
+    common = dict(
+        padding_mode=padding_mode,
+        slope=slope,
+        kernel_regularizer=kernel_regularizer,
+        bn_epsilon=bn_epsilon,
+        name=name,
+    )
+    preact = _preact(x, name=name, activation_kind=activation, slope=slope, bn_epsilon=bn_epsilon)
+    identity = shortcut_branch(
+        x,
+        filters * expansion,
+        strides=strides,
+        option=shortcut,
+        batch_norm=False,
+        use_bias=True,
+        kernel_regularizer=kernel_regularizer,
+        source=preact,
+        project_strided=False,
+        name=name,
+    )
+    y = conv_bn_act(preact, filters, 1, padding="valid", activation=activation, index=1, **common)
+    y = conv_bn_act(
+        y, filters, 3, strides=strides, padding=1, activation=activation, index=2, **common
+    )
+    y = conv_bn_act(
+        y,
+        filters * expansion,
+        1,
+        padding="valid",
+        batch_norm=False,
+        use_bias=True,
+        activation=None,
+        index=3,
+        **common,
+    )
+    return layers.Add(name=f"{name}_out")([y, identity])
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "activation",
+    "adaptive_pool",
+    "basic_block",
+    "batch_norm",
+    "bottleneck_block",
+    "conv_bn_act",
+    "dense",
+    "dropout",
+    "flatten",
+    "global_pool",
+    "pad",
+    "pool",
+    "preact_basic_block",
+    "preact_bottleneck_block",
+    "shortcut_branch",
+]
