@@ -263,8 +263,6 @@ def inspect_data(
         >>> report.corrupt  # doctest: +SKIP
         [{'path': 'photos/cat/bad.png', 'error': 'Truncated File Read'}]
     """
-    from kerascnn import data
-
     if samples_per_class < 1:
         raise UsageError(f"samples per class must be at least 1, not {samples_per_class}")
     if isinstance(spec, str) and spec.startswith("tfds:"):
@@ -274,6 +272,8 @@ def inspect_data(
     elif isinstance(spec, (str, Path)) and Path(spec).expanduser().is_dir():
         report, samples = _inspect_folder(spec, samples_per_class, seed)
     else:
+        from kerascnn import data  # TensorFlow only for specs that need it
+
         source = data._resolve_source(spec, val_split=0.0, test_split=0.0, seed=seed)
         part = source.splits["train"]
         kind = "digits" if source.spec == "digits" else "arrays"
@@ -281,7 +281,8 @@ def inspect_data(
             part.x, part.y, source.class_names, source.spec, kind, samples_per_class, seed
         )
     if out is not None and samples:
-        path = Path(out).expanduser() / f"{_slug(report.spec)}_samples.png"
+        name = Path(report.spec).name if report.kind == "folder" else report.spec
+        path = Path(out).expanduser() / f"{_slug(name)}_samples.png"
         title = f"{report.spec}: {report.total} images, {len(report.class_names)} classes"
         report.grid = str(_grid_png(samples, path, title))
     return report
