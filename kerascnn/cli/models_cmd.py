@@ -31,6 +31,20 @@ def _info_dict(info) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
+def _short_reference(text: str, width: int = 100) -> str:
+    """The first reference, three or more authors as "First et al.", cut to ``width``.
+
+    Example:
+        >>> _short_reference("He, Zhang, Ren, Sun: Deep Residual Learning, CVPR 2016; v1.5")
+        'He et al.: Deep Residual Learning, CVPR 2016'
+    """
+    first = (text or "").split(";")[0].strip()
+    authors, sep, rest = first.partition(": ")
+    if sep and authors.count(",") >= 2:
+        first = f"{authors.split(',')[0].strip()} et al.: {rest}"
+    return first if len(first) <= width else first[: width - 1].rstrip() + "…"
+
+
 def _shape_text(shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "-"
 
@@ -41,7 +55,8 @@ def models(as_json):
     """List every registered model: default input, parameters, MACs, reference.
 
     Parameters are Keras trainable parameters at the default input and class count; MACs are
-    multiply-accumulates of one forward pass (convolutions and dense layers).
+    multiply-accumulates of one forward pass (convolutions and dense layers). The table
+    shortens the references; --json has them in full.
     """
     from kerascnn.architectures import get_model_info, list_models
     from kerascnn.arithmetic import format_count, format_table
@@ -58,7 +73,7 @@ def models(as_json):
             info.default_num_classes,
             f"{info.params:,}" if info.params is not None else "-",
             format_count(info.macs),
-            getattr(info, "reference", "") or "",
+            _short_reference(getattr(info, "reference", "")),
         ]
         for info in infos
     ]
