@@ -463,12 +463,13 @@ AUGMENT_PRESETS = {
 def _pad_and_crop(shape, seed):
     import keras
 
-    height, width = int(shape[0]), int(shape[1])
-    pad_h, pad_w = max(1, height // 8), max(1, width // 8)
-    # Pad then crop back: a random shift of up to 1/8 of the image, shape preserved.
+    # Pad-and-crop, per image: a random shift of up to 1/8 of the size with zero fill and
+    # nearest sampling (whole pixels). Keras' RandomCrop would cut the same window from every
+    # image of a batch, which is why it is not used here.
     return [
-        keras.layers.ZeroPadding2D((pad_h, pad_w)),
-        keras.layers.RandomCrop(height, width, seed=seed),
+        keras.layers.RandomTranslation(
+            0.125, 0.125, fill_mode="constant", fill_value=0.0, interpolation="nearest", seed=seed
+        )
     ]
 
 
@@ -496,7 +497,7 @@ def augmentation_layers(preset="standard", input_shape=(32, 32, 3), seed: int | 
 
     Example:
         >>> [layer.__class__.__name__ for layer in augmentation_layers("light", (32, 32, 3))]
-        ['RandomFlip', 'ZeroPadding2D', 'RandomCrop']
+        ['RandomFlip', 'RandomTranslation']
     """
     layers = []
     for i, item in enumerate(_augment_names(preset)):

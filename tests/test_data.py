@@ -524,9 +524,24 @@ def test_augmentation_presets_preserve_shape_and_range(preset, shape):
 def test_digits_preset_never_flips_and_light_does():
     names = lambda preset: [type(layer).__name__ for layer in augmentation_layers(preset)]  # noqa: E731
     assert "RandomFlip" not in names("digits")
-    assert "RandomFlip" in names("light") and "RandomCrop" in names("light")
+    assert names("light") == ["RandomFlip", "RandomTranslation"]  # flip + pad-and-crop
     assert {"RandomRotation", "RandomZoom", "RandomContrast"} <= set(names("standard"))
     assert names("none") == []
+
+
+@pytest.mark.parametrize("name", ["flip", "crop", "translate", "rotate", "zoom", "contrast"])
+def test_augmentation_is_per_image_and_new_every_epoch(name):
+    """One image repeated: the augmented batch must hold different versions of it."""
+    image = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
+    x, y = np.repeat(image[None], 32, axis=0), np.arange(32) % 2
+    b = load_data((x, y), input_shape=(16, 16, 1), augment=[name], val_split=0, test_split=0,
+                  batch_size=32, seed=0)
+    first, second = (next(iter(b.train))[0].numpy() for _ in range(2))
+    assert len({im.tobytes() for im in first}) >= 2  # not one transform for the whole batch
+    assert not np.allclose(first, second)
+    again = load_data((x, y), input_shape=(16, 16, 1), augment=[name], val_split=0,
+                      test_split=0, batch_size=32, seed=0)
+    assert np.allclose(next(iter(again.train))[0].numpy(), first)  # seeded
 
 
 def test_augment_accepts_layer_names_and_changes_training_batches_only():
