@@ -215,6 +215,7 @@ class Servable:
                     f"Expects arg[{index}] to be {dtype_name(expected_dtype)} but "
                     f"{dtype_name(got) if got >= 0 else str(arr.dtype)} is provided"
                 )
+            _check_shape(alias, arr.shape, proto.inputs[alias].tensor_shape)
             arrays[alias] = arr
         outputs = self.run_signature(sig, arrays)
         if wanted:
@@ -360,6 +361,19 @@ class Servable:
         for key, sig in self.signature_defs.items():
             sdm.signature_def[key].CopyFrom(sig)
         return sdm
+
+
+def _check_shape(alias, shape, expected):
+    """Refuse a tensor whose shape the signature's placeholder cannot take."""
+    if expected.unknown_rank:
+        return
+    dims = [d.size for d in expected.dim]
+    if len(dims) != len(shape) or any(d >= 0 and d != s for d, s in zip(dims, shape)):
+        want = ",".join("?" if d < 0 else str(d) for d in dims)
+        raise invalid(
+            f"input tensor {alias} has shape [{','.join(map(str, shape))}], which is not "
+            f"compatible with the signature's shape [{want}]"
+        )
 
 
 def run_multi_inference(servable: Servable, request) -> inference_pb2.MultiInferenceResponse:
