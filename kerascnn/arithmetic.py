@@ -497,7 +497,15 @@ _POOL = {
     "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
 }  # fmt: skip
 _UPSAMPLE = {"UpSampling1D", "UpSampling2D", "UpSampling3D"}
-_MERGE = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
+_KNOWN = _CONV | _CONV_TRANSPOSE | _POOL | _UPSAMPLE | {"Dense"}
+
+
+def _kind(op) -> str:
+    """The Keras layer class an op is (or derives from), so subclasses of Conv2D etc. count."""
+    for cls in type(op).__mro__:
+        if cls.__name__ in _KNOWN:
+            return cls.__name__
+    return type(op).__name__
 
 
 def _static_shape(tensor) -> tuple:
@@ -695,7 +703,11 @@ def _layer_macs(layer, kind: str, in_shapes, out_shape, *, inner_macs=None) -> i
             return depthwise + positions * c_in * layer.depth_multiplier * layer.filters
         groups = getattr(layer, "groups", 1) or 1
         return conv_macs(
-            _spatial(out_shape, data_format), kernel, c_in, _channels(out_shape), groups=groups
+            _spatial(out_shape, data_format),
+            kernel,
+            c_in,
+            _channels(out_shape, data_format),
+            groups=groups,
         )
     if kind == "Dense":
         in_shape = in_shapes[0]
@@ -788,6 +800,11 @@ def analyze(model) -> ModelAnalysis:
     if not model_inputs:
         raise UsageError(f"model {model.name!r} has no inputs")
     first_spatial = _spatial(_static_shape(model_inputs[0]))
+    if None in first_spatial:
+        raise UsageError(
+            f"model {model.name!r} has an input of unknown size {_static_shape(model_inputs[0])[1:]}; "
+            "build it with a fixed input shape to count MACs and receptive fields"
+        )
     origin = _Field(
         rf=(1,) * len(first_spatial),
         jump=(1,) * len(first_spatial),
@@ -800,7 +817,7 @@ def analyze(model) -> ModelAnalysis:
     counted: set[int] = set()
     stats = []
     for op, node_index, node in _ordered_nodes(model):
-        kind = type(op).__name__
+        kind = _kind(op)
         in_tensors = list(node.input_tensors)
         out_tensors = list(node.output_tensors)
         in_shapes = [_static_shape(t) for t in in_tensors]
@@ -829,7 +846,7 @@ def analyze(model) -> ModelAnalysis:
         stats.append(
             LayerStats(
                 name=name,
-                type=kind,
+                type=type(op).__name__,
                 output_shape=shape,
                 params=trainable + non_trainable,
                 trainable_params=trainable,

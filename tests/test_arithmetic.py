@@ -275,9 +275,36 @@ def test_shared_layer_counts_its_weights_once():
     assert report[-1].receptive_field == (5, 5)
 
 
-def test_analyze_wants_a_model_with_inputs():
+class _ScaledConv2D(keras.layers.Conv2D):
+    """A Conv2D subclass: analyze must still see a convolution."""
+
+
+def test_subclasses_nested_models_and_channels_first():
+    inner_in = keras.Input((8, 8, 4))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(4, 3, padding="same")(inner_in), name="inner")
+    x = keras.Input((8, 8, 4))
+    h = _ScaledConv2D(4, 3, padding="same", name="scaled")(x)
+    h = inner(h)
+    rows = {s.name: s for s in analyze(keras.Model(x, h))}
+    assert rows["scaled"].type == "_ScaledConv2D"
+    assert rows["scaled"].macs == 8 * 8 * 4 * 9 * 4 and rows["scaled"].receptive_field == (3, 3)
+    assert rows["inner"].macs == 8 * 8 * 4 * 9 * 4 and rows["inner"].params == 4 * 9 * 4 + 4
+
+    x = keras.Input((3, 10, 12))
+    h = keras.layers.Conv2D(5, 3, strides=2, data_format="channels_first", name="cf")(x)
+    h = keras.layers.MaxPooling2D(2, data_format="channels_first", name="pool")(h)
+    rows = {s.name: s for s in analyze(keras.Model(x, h))}
+    assert rows["cf"].output_shape == (5, 4, 5)
+    assert rows["cf"].macs == 4 * 5 * 5 * 9 * 3
+    assert rows["pool"].receptive_field == (5, 5) and rows["pool"].jump == (4, 4)
+
+
+def test_analyze_wants_a_model_with_fixed_inputs():
     with pytest.raises(UsageError):
         analyze(object())
+    x = keras.Input((None, None, 3))
+    with pytest.raises(UsageError, match="unknown size"):
+        analyze(keras.Model(x, keras.layers.Conv2D(2, 3)(x)))
 
 
 # ----------------------------------------------------------------------------- property tests
