@@ -381,14 +381,24 @@ class LayerStats:
     inputs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (tuples become lists)."""
+        """JSON-ready dict (tuples become lists).
+
+        Example:
+            >>> analyze(model)[-1].to_dict()["receptive_field"]  # doctest: +SKIP
+            [427, 427]
+        """
         data = asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
 @dataclass(frozen=True)
 class Totals:
-    """Sums over a model: parameters (trainable / non-trainable / all) and MACs."""
+    """Sums over a model: parameters (trainable / non-trainable / all) and MACs.
+
+    Example:
+        >>> analyze(kerascnn.build("lenet5")).totals.macs  # doctest: +SKIP
+        416520
+    """
 
     params: int
     trainable_params: int
@@ -412,7 +422,12 @@ class ModelAnalysis(list):
 
     @property
     def totals(self) -> Totals:
-        """Sum of params (each weight once) and MACs over every layer."""
+        """Sum of params (each weight once) and MACs over every layer.
+
+        Example:
+            >>> analyze(kerascnn.build("resnet50")).totals.trainable_params  # doctest: +SKIP
+            25557032
+        """
         trainable = sum(s.trainable_params for s in self)
         non_trainable = sum(s.non_trainable_params for s in self)
         return Totals(
@@ -423,7 +438,12 @@ class ModelAnalysis(list):
         )
 
     def to_dict(self) -> dict:
-        """JSON-ready: ``{"model", "input_shape", "layers": [...], "totals": {...}}``."""
+        """JSON-ready: ``{"model", "input_shape", "layers": [...], "totals": {...}}``.
+
+        Example:
+            >>> sorted(analyze(model).to_dict())  # doctest: +SKIP
+            ['input_shape', 'layers', 'model', 'totals']
+        """
         return {
             "model": self.model_name,
             "input_shape": list(self.input_shape),
@@ -432,11 +452,20 @@ class ModelAnalysis(list):
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as a JSON string."""
+        """:meth:`to_dict` as a JSON string.
+
+        Example:
+            >>> json.loads(analyze(model).to_json())["totals"]["macs"]  # doctest: +SKIP
+            416520
+        """
         return json.dumps(self.to_dict(), indent=indent)
 
     def table(self) -> str:
-        """A per-layer text table with the totals underneath."""
+        """A per-layer text table with the totals underneath (what ``kerascnn summary`` prints).
+
+        Example:
+            >>> print(analyze(kerascnn.build("lenet5")).table())  # doctest: +SKIP
+        """
         rows = [
             [
                 s.name,
