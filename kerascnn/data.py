@@ -378,8 +378,12 @@ def _decode_file(path, input_shape):
     return image
 
 
-def _element_dataset(part, input_shape) -> tf.data.Dataset:
-    """Un-batched ``(x float32 [H, W, C], y int32)`` elements, decoded and preprocessed."""
+def _element_dataset(part, input_shape, *, shuffle_files_seed=None) -> tf.data.Dataset:
+    """Un-batched ``(x float32 [H, W, C], y int32)`` elements, decoded and preprocessed.
+
+    ``shuffle_files_seed`` (file splits): shuffle the file list, anew each epoch, before
+    decoding - a full shuffle for the price of shuffling strings.
+    """
 
     def prep(image, label):
         x = preprocess(image[None], input_shape)[0]
@@ -390,6 +394,8 @@ def _element_dataset(part, input_shape) -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices((part.x, part.y))
     elif isinstance(part, _FileSplit):
         ds = tf.data.Dataset.from_tensor_slices((part.paths.astype(str), part.y))
+        if shuffle_files_seed is not None:
+            ds = ds.shuffle(len(part), seed=shuffle_files_seed, reshuffle_each_iteration=True)
         ds = ds.map(lambda p, y: (_decode_file(p, input_shape), y), num_parallel_calls=AUTOTUNE)
     elif isinstance(part, _TFDSSplit):
         ds = part.dataset
@@ -400,16 +406,14 @@ def _element_dataset(part, input_shape) -> tf.data.Dataset:
 
 def _pipeline(part, input_shape, *, batch_size, training, seed, cache, augmenter):
     n = len(part)
-    if isinstance(part, _FileSplit) and training:
-        # Shuffle the (cheap) file list whole before decoding, so a split too big to cache
-        # still sees a full shuffle; cached splits are shuffled again per epoch below.
-        order = np.random.default_rng(seed).permutation(n)
-        part = part.take(order)
-    ds = _element_dataset(part, input_shape)
     cached = _should_cache(cache, n, input_shape)
+    # A split too big to cache is shuffled as a file list before decoding (full shuffle, no
+    # big buffer of decoded images); a cached one is shuffled after the cache, every epoch.
+    shuffle_files = training and not cached and isinstance(part, _FileSplit)
+    ds = _element_dataset(part, input_shape, shuffle_files_seed=seed if shuffle_files else None)
     if cached:
         ds = ds.cache()
-    if training and (cached or not isinstance(part, _FileSplit)):
+    if training and not shuffle_files:
         ds = ds.shuffle(min(n, SHUFFLE_BUFFER_MAX), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if training and augmenter is not None:

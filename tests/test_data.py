@@ -395,6 +395,26 @@ def test_folder_split_is_deterministic(image_folder):
     assert labels(5) != labels(6)
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_folder_training_order_is_seeded_and_new_every_epoch(image_folder, cache):
+    root, _ = image_folder
+
+    def epochs(seed):
+        b = load_data(
+            root,
+            input_shape=(8, 8, 3),
+            seed=seed,
+            cache=cache,
+            batch_size=64,
+            val_split=0.0,
+            test_split=0.0,
+        )
+        return [digest(collect(b.train)[0]) for _ in range(2)]
+
+    first = epochs(1)
+    assert first == epochs(1) and first[0] != first[1]
+
+
 def test_corrupt_image_fails_with_one_line_naming_it(image_folder):
     root, count = image_folder
     bad = root / "red" / "broken.png"
@@ -534,13 +554,27 @@ def test_augmentation_is_per_image_and_new_every_epoch(name):
     """One image repeated: the augmented batch must hold different versions of it."""
     image = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
     x, y = np.repeat(image[None], 32, axis=0), np.arange(32) % 2
-    b = load_data((x, y), input_shape=(16, 16, 1), augment=[name], val_split=0, test_split=0,
-                  batch_size=32, seed=0)
+    b = load_data(
+        (x, y),
+        input_shape=(16, 16, 1),
+        augment=[name],
+        val_split=0,
+        test_split=0,
+        batch_size=32,
+        seed=0,
+    )
     first, second = (next(iter(b.train))[0].numpy() for _ in range(2))
     assert len({im.tobytes() for im in first}) >= 2  # not one transform for the whole batch
     assert not np.allclose(first, second)
-    again = load_data((x, y), input_shape=(16, 16, 1), augment=[name], val_split=0,
-                      test_split=0, batch_size=32, seed=0)
+    again = load_data(
+        (x, y),
+        input_shape=(16, 16, 1),
+        augment=[name],
+        val_split=0,
+        test_split=0,
+        batch_size=32,
+        seed=0,
+    )
     assert np.allclose(next(iter(again.train))[0].numpy(), first)  # seeded
 
 
