@@ -40,6 +40,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from kerascnn.errors import UsageError
 from kerascnn.server.batching import Batcher
 from kerascnn.server.config import ServerOptions, resolve_base_path
 from kerascnn.server.metrics import Metrics
@@ -529,6 +530,9 @@ class ServerCore:
         """Add, update and remove models to match ``config``; waits for the loads."""
         entries = self.validate_config(config)
         with self._load_lock:
+            old_labels = {
+                name: dict(model.config.version_labels) for name, model in self.models.items()
+            }
             with self._lock:
                 wanted = {e.name for e in entries}
                 for name, model in list(self.models.items()):
@@ -546,8 +550,17 @@ class ServerCore:
                         model.failed.clear()
             for model in list(self.models.values()):
                 self._sync(model)
-            if not initial:
+            try:
                 self._check_labels()
+            except ServingError as err:
+                if initial:
+                    raise UsageError(err.message) from None
+                # Like TF Serving, a rejected label map leaves the previous labels in force.
+                with self._lock:
+                    for name, model in self.models.items():
+                        model.config.version_labels.clear()
+                        model.config.version_labels.update(old_labels.get(name, {}))
+                raise
 
     def _check_labels(self):
         if self.options.allow_version_labels_for_unavailable_models:
