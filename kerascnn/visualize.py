@@ -44,7 +44,8 @@ __all__ = [
 ]
 
 # Pictures are laid out in whole pixels so their size follows from the grid alone:
-# width = cols * TILE_PX, height = rows * TILE_PX + HEADER_PX.
+# width = cols * tile width, height = rows * tile height + HEADER_PX, tiles TILE_PX square
+# unless the pictured maps are clearly not square (then the tile follows their aspect).
 DPI = 100
 TILE_PX = 160
 HEADER_PX = 60
@@ -61,12 +62,13 @@ class Picture:
     data: dict = field(default_factory=dict)
 
     tile_px: int = TILE_PX
+    tile_height: int | None = None  # None: square tiles
 
     @property
     def expected_size(self) -> tuple[int, int]:
         """Pixel ``(width, height)`` the PNG has for this grid."""
         rows, cols = self.grid
-        return cols * self.tile_px, rows * self.tile_px + HEADER_PX
+        return cols * self.tile_px, rows * (self.tile_height or self.tile_px) + HEADER_PX
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -148,6 +150,20 @@ def _resolve_model(model):
     return loaded.model, list(loaded.class_names) if loaded.class_names else None
 
 
+def _concrete(model, image: np.ndarray):
+    """``model`` itself, or for a ``None x None`` input a weight-sharing clone at the image's
+    size, so every layer has a static shape (stages and receptive fields need them)."""
+    import keras
+
+    height, width = model.input_shape[1:3]
+    if height is not None and width is not None or len(model.inputs) != 1:
+        return model
+    shape = (height or image.shape[0], width or image.shape[1], model.input_shape[3])
+    clone = keras.models.clone_model(model, input_tensors=keras.Input(shape))
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def _model_input(model, image: np.ndarray):
     """Preprocess one raw image to the model's input (the shared training/serving path)."""
     from kerascnn.preprocessing import preprocess
@@ -222,7 +238,15 @@ def _grid(count: int) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
-def _figure(rows: int, cols: int, title: str, tile_px: int = TILE_PX):
+def _tile_height(tile_px: int, height: int, width: int) -> int:
+    """Tile height for pictures of ``height x width``: square unless clearly not square."""
+    aspect = height / width
+    if abs(aspect - 1) < 0.1:
+        return tile_px
+    return round(tile_px * min(max(aspect, 0.4), 1.6)) + 18  # + room for the tile's caption
+
+
+def _figure(rows: int, cols: int, title: str, tile_px: int = TILE_PX, tile_height=None):
     """A figure sized in whole pixels (see TILE_PX / HEADER_PX) with rows x cols axes."""
     import textwrap
 
@@ -231,7 +255,7 @@ def _figure(rows: int, cols: int, title: str, tile_px: int = TILE_PX):
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    width, height = cols * tile_px, rows * tile_px + HEADER_PX
+    width, height = cols * tile_px, rows * (tile_height or tile_px) + HEADER_PX
     fig, axes = plt.subplots(
         rows, cols, figsize=(width / DPI, height / DPI), dpi=DPI, squeeze=False
     )
@@ -363,10 +387,12 @@ def feature_maps(model, image, layer) -> np.ndarray:
     """
 
     model, _ = _resolve_model(model)
-    if not hasattr(layer, "output"):
-        layer = _find_layer(model, layer, _four_d_layers(model), "layer with a 2-D feature map")
+    raw = load_image(image)
+    model = _concrete(model, raw)
+    name = getattr(layer, "name", layer)
+    layer = _find_layer(model, name, _four_d_layers(model), "layer with a 2-D feature map")
     probe = _probe(model, layer.output)
-    return np.asarray(probe(_model_input(model, load_image(image)), training=False))[0]
+    return np.asarray(probe(_model_input(model, raw), training=False))[0]
 
 
 def _receptive_fields(model) -> dict:
@@ -415,6 +441,7 @@ def plot_feature_maps(model, image, layer=None, *, out=None, max_maps: int = MAX
     """
     model, _ = _resolve_model(model)
     raw = load_image(image)
+    model = _concrete(model, raw)
     candidates = _four_d_layers(model)
     if not candidates:
         raise UsageError(f"model {model.name!r} has no layer with a 2-D feature map")
@@ -452,7 +479,8 @@ def _feature_sheet(model, raw, layer, path, max_maps, fields, prefix) -> Picture
     shape = "x".join(str(d) for d in maps.shape)
     title = (f"{prefix}{model.name} / {layer.name}: output {shape}{rf_text}"
              + ("" if shown == channels else f"; first {shown} of {channels} maps"))
-    fig, axes = _figure(rows, cols, title)
+    tile_height = _tile_height(TILE_PX, *maps.shape[:2])
+    fig, axes = _figure(rows, cols, title, TILE_PX, tile_height)
     for i, ax in enumerate(axes.flat):
         if i >= shown:
             ax.set_visible(False)
@@ -464,7 +492,7 @@ def _feature_sheet(model, raw, layer, path, max_maps, fields, prefix) -> Picture
     return Picture(path, (rows, cols), title, {
         "layer": layer.name, "maps": maps,
         "receptive_field": rf[0] if rf else None, "jump": rf[1] if rf else None,
-    })
+    }, TILE_PX, tile_height)
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
@@ -532,6 +560,7 @@ def gradcam(model, image, class_index: int | None = None, layer=None) -> dict:
 
     model, _ = _resolve_model(model)
     raw = load_image(image)
+    model = _concrete(model, raw)
     target = _last_conv_layer(model) if layer is None else _find_layer(
         model, layer, _four_d_layers(model), "layer with a 2-D feature map")
     score_input, finish = _logits_tensor(model)
@@ -596,7 +625,8 @@ def plot_gradcam(model, image, class_index=None, *, layer=None, out=None) -> Pic
     prob = float(result["probabilities"][index])
     title = (f"Grad-CAM {model.name} at {result['layer']}: class {name!r} "
              f"(p={prob:.2f})")
-    fig, axes = _figure(1, 3, title)
+    tile_height = _tile_height(TILE_PX, *raw.shape[:2])
+    fig, axes = _figure(1, 3, title, TILE_PX, tile_height)
     shown = raw[..., 0] if raw.shape[-1] == 1 else raw
     cmap = "gray" if raw.shape[-1] == 1 else None
     axes[0, 0].imshow(shown, cmap=cmap)
@@ -610,7 +640,7 @@ def plot_gradcam(model, image, class_index=None, *, layer=None, out=None) -> Pic
     axes[0, 2].set_title("overlay", fontsize=8)
     path = _out_path(out, f"gradcam_{model.name}.png")
     _save(fig, path)
-    return Picture(path, (1, 3), title, {**result, "class_name": name})
+    return Picture(path, (1, 3), title, {**result, "class_name": name}, TILE_PX, tile_height)
 
 
 # ----------------------------------------------------------------------------- classic kernels
@@ -700,7 +730,8 @@ def plot_classic_kernels(
     height, width = gray.shape
     title = ("Classic kernels applied with a Keras Conv2D (cross-correlation, as DL libraries "
              f"compute it; {padding} padding) to a {width}x{height} image")
-    fig, axes = _figure(2, 4, title, tile_px)
+    tile_height = _tile_height(tile_px, *gray.shape)
+    fig, axes = _figure(2, 4, title, tile_px, tile_height)
     axes[0, 0].imshow(raw[..., 0] if raw.shape[-1] == 1 else raw, cmap="gray")
     axes[0, 0].set_title("original", fontsize=8)
     axes[0, 1].imshow(gray, cmap="gray", vmin=0, vmax=255)
@@ -721,7 +752,7 @@ def plot_classic_kernels(
         ax.set_title(label, fontsize=6.5, pad=2)
     path = _out_path(out, "kernels.png")
     _save(fig, path)
-    return Picture(path, (2, 4), title, {"gray": gray, "outputs": outputs}, tile_px)
+    return Picture(path, (2, 4), title, {"gray": gray, "outputs": outputs}, tile_px, tile_height)
 
 
 def _short(value: float) -> str:

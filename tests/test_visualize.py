@@ -174,6 +174,24 @@ def test_feature_maps_all_gives_one_sheet_per_stage(tmp_path, photo):
         assert _png_size(picture.path) == ("PNG", picture.expected_size)
 
 
+def test_fully_convolutional_model_is_seen_at_the_image_size(tmp_path):
+    """A None x None input: stages, shapes and receptive fields follow the actual image."""
+    inputs = keras.Input((None, None, 1))
+    x = keras.layers.Conv2D(3, 5, name="c1")(inputs)
+    x = keras.layers.MaxPooling2D(name="p1")(x)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x), name="fcn")
+    image = np.random.default_rng(3).integers(0, 255, size=(30, 40), dtype=np.uint8)
+    pictures = vis.plot_feature_maps(model, image, "all", out=tmp_path)
+    assert [p.data["maps"].shape for p in pictures] == [(26, 36, 3), (13, 18, 3), (11, 16, 4)]
+    assert [p.data["receptive_field"] for p in pictures] == [(5, 5), (6, 6), (10, 10)]
+    for picture in pictures:  # not square: the tiles follow the maps' aspect
+        assert picture.tile_height != picture.tile_px
+        assert _png_size(picture.path) == ("PNG", picture.expected_size)
+    assert vis.gradcam(model, image)["heatmap"].shape == (30, 40)
+
+
 # ----------------------------------------------------------------------------- Grad-CAM
 
 
@@ -301,7 +319,9 @@ def test_cli_kernels_and_padding(cli, tmp_path):
                tmp_path / "k.png")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp_path / "k.png")
-    assert _png_size(tmp_path / "k.png") == ("PNG", (4 * 200, 2 * 200 + vis.HEADER_PX))
+    shrunk_h, shrunk_w = 80, 120  # the 427x640 photo with its longer side at 120
+    tile_h = vis._tile_height(200, shrunk_h, shrunk_w)
+    assert _png_size(tmp_path / "k.png") == ("PNG", (4 * 200, 2 * tile_h + vis.HEADER_PX))
     proc = cli("visualize", "padding", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / proc.stdout.strip()).is_file()
