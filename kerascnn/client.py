@@ -236,8 +236,8 @@ class _LocalBackend:
 
 
 def _tf_error_line(exc) -> str:
-    """The useful line of a TF runtime error (the assertion's message)."""
-    text = getattr(exc, "message", str(exc))
+    """The useful line of a TF runtime error text (the assertion's message), for one-line output."""
+    text = exc if isinstance(exc, str) else getattr(exc, "message", str(exc))
     for line in text.splitlines():
         if "assertion failed:" in line:
             return line.strip()
@@ -291,7 +291,7 @@ class _RestBackend:
             message = response.text.strip() or response.reason
         if response.status_code == 404:
             raise UsageError(f"{self.url}: model {self.model_name!r} not found: {message}")
-        raise ServerError(f"server error {response.status_code}: {message}")
+        raise ServerError(f"server error {response.status_code}: {_tf_error_line(str(message))}")
 
     def _predict_request(self, signature, instances):
         body = {"signature_name": signature, "instances": instances}
@@ -369,7 +369,7 @@ class _GrpcBackend:
                 raise KerasCNNError(f"cannot reach the server at {self.url} ({details})") from None
             if code == grpc.StatusCode.NOT_FOUND:
                 raise UsageError(f"{self.url}: model {self.model_name!r} not found: {details}") from None
-            raise ServerError(f"server error {code.name}: {details}") from None
+            raise ServerError(f"server error {code.name}: {_tf_error_line(details or '')}") from None
 
     def _predict_request(self, signature, input_name, value):
         import tensorflow as tf
