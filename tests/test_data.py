@@ -617,6 +617,18 @@ def test_inspect_arrays_finds_duplicates(tmp_path):
     assert report.duplicates == [["0/#2", "1/#7"]] and report.grid is None
 
 
+def test_inspect_tfds_offline(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        report = inspect_data("tfds:mnist", data_dir=tmp_path, out=tmp_path, samples_per_class=2)
+    assert report.kind == "tfds" and report.class_names == [str(i) for i in range(10)]
+    assert report.total == sum(sum(c.values()) for c in report.counts.values())
+    assert report.sizes == {"28x28": report.total} and report.modes == {"L": report.total}
+    with Image.open(report.grid) as grid:
+        assert grid.format == "PNG"
+
+
 def test_cli_data_inspect_folder(cli, tmp_path):
     root = tmp_path / "photos"
     make_folder(root, per_format=1)
