@@ -578,6 +578,54 @@ def export_and_predict(source, images, *, base=DEFAULT_BASE, name="digits", vers
     return path, predictions, format_table(predictions, top_k)
 
 
+def write_digit_png(path, index: int = -1) -> tuple[Path, int]:
+    """Save one real handwritten digit from scikit-learn's bundled set as an 8x8 gray PNG.
+
+    Pixels use the ``digits`` data source's scaling (ink 0..16 -> 0..255), so the served model
+    sees exactly what training saw. Returns ``(path, true_label)``.
+
+    Example:
+        >>> write_digit_png("digit.png")  # doctest: +SKIP
+        (PosixPath('digit.png'), 8)
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = np.clip(np.rint(digits.images[index] * (255.0 / 16.0)), 0, 255).astype("uint8")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, mode="L").save(path)
+    return path, int(digits.target[index])
+
+
+def quickstart_serving(run_dir, *, base=DEFAULT_BASE, name="digits", version=1, echo=print):
+    """The quickstart's last step: export ``run_dir`` to ``BASE/NAME/VERSION`` and predict a digit.
+
+    Exports (replacing that version if it exists), writes a real digit image to
+    ``RUN_DIR/digit.png``, predicts it with the exported SavedModel exactly as
+    ``kerascnn predict`` would, and echoes the result and how to serve it.
+    Returns ``(export_path, prediction, true_label)``.
+
+    Example:
+        >>> path, pred, truth = quickstart_serving("runs/quickstart")  # doctest: +SKIP
+        >>> pred.label == str(truth)  # doctest: +SKIP
+        True
+    """
+    from kerascnn.export import export_model
+
+    path = export_model(run_dir, base=base, name=name, version=version, force=True)
+    image, truth = write_digit_png(Path(run_dir) / "digit.png")
+    prediction = Client(path).predict([image])[0]
+    if prediction.error:
+        raise KerasCNNError(prediction.error)
+    echo(f"Exported to {path}")
+    echo(f"kerascnn predict {image} --model {path}   (true digit: {truth})")
+    echo(format_table([prediction], 3))
+    echo(f"Serve it: kerascnn serve --model-name {name} --model-base-path {Path(path).parent}")
+    return path, prediction, truth
+
+
 def format_table(predictions: Sequence[Prediction], top_k: int = 5) -> str:
     """Human-readable top-k table for each answered image (errors are reported separately).
 

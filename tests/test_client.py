@@ -430,3 +430,27 @@ def test_documented_curl_and_grpc_snippets_work(server, images):
 
     answer = requests.post(f"{server.rest_url}/v1/models/digits:predict", json=body, timeout=30).json()
     assert answer["predictions"][0]["label"] == local.label
+
+
+# --------------------------------------------------------------------------- quickstart hook
+def test_quickstart_serving_exports_lenet5_and_predicts_a_real_digit(tmp_path):
+    """The quickstart's final step, on a registry LeNet-5 saved as a run folder."""
+    import kerascnn
+    from kerascnn.client import quickstart_serving
+    from kerascnn.preprocessing import preprocess
+
+    model = kerascnn.build("lenet5", num_classes=10)
+    run = tmp_path / "runs" / "quickstart"
+    (run / "weights").mkdir(parents=True)
+    model.save(run / "weights" / "best.keras")
+    (run / "labels.txt").write_text("".join(f"{d}\n" for d in range(10)))
+    lines = []
+    path, prediction, truth = quickstart_serving(run, base=tmp_path / "serving" / "models", echo=lines.append)
+    assert path == tmp_path / "serving" / "models" / "digits" / "1"
+    assert 0 <= truth <= 9
+    pixels = np.asarray(Image.open(run / "digit.png"))
+    assert pixels.shape == (8, 8) and pixels.max() > 200  # a real digit: ink scaled to 0..255
+    expected = model(preprocess(pixels[None, ..., None], model.input_shape[1:]), training=False)
+    np.testing.assert_allclose(prediction.probabilities, np.asarray(expected)[0], atol=1e-5)
+    text = "\n".join(lines)
+    assert f"Exported to {path}" in text and f"digit.png  ->  {prediction.label}" in text
