@@ -419,3 +419,24 @@ def test_receptive_field_and_start_match_real_gradients(specs, padding):
     touched = np.flatnonzero(tape.gradient(chosen, inputs).numpy()[0, :, 0])
     # Dilated kernels leave holes inside the window, but its two ends are always touched.
     assert (touched.min(), touched.max()) == (low, high)
+
+
+@pytest.mark.parametrize(
+    "name, last_conv_rf",
+    [
+        ("lenet5", 32),  # 5, 6, 14, 16, 32
+        ("resnet20", 81),  # 3 + 6*2 at jump 1, +2 +5*4 at jump 2, +4 +5*8 at jump 4
+        ("alexnet", 163),  # 11/4, pool 3/2, 5x5, pool 3/2, three 3x3 at jump 16
+    ],
+)
+def test_registry_models_agree_with_the_walk(name, last_conv_rf):
+    from kerascnn.architectures import build, get_model_info
+
+    model = build(name)
+    report = analyze(model)
+    info = get_model_info(name)
+    assert report.totals.macs == count_macs(model) == info.macs
+    assert report.totals.trainable_params == info.params
+    assert report.totals.params == model.count_params()
+    convs = [s for s in report if s.type == "Conv2D"]
+    assert convs[-1].receptive_field == (last_conv_rf, last_conv_rf)
