@@ -301,6 +301,7 @@ def server(keras_file, tmp_path_factory):
         "--enable_batching=true",
         f"--batching_parameters_file={serving / 'batching.config'}",
         f"--monitoring_config_file={serving / 'monitoring.config'}",
+        "--enable_model_warmup=true",  # replays the export's assets.extra warmup records
     ]
     with start_server(model_config_file=serving / "models.config", extra_args=args) as running:
         running.export = serving / "models" / "digits" / "2"
