@@ -1,0 +1,460 @@
+"""``kerascnn serve`` behaviour: version hot swap under load, config reload, batching, limits,
+signals, warmup, the CLI, and a real export from kerascnn.export."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+from _server_models import build_toy
+from serving_utils import start_server
+
+tf = pytest.importorskip("tensorflow")
+
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+
+MONITORING = 'prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n'
+METRICS_PATH = "/monitoring/prometheus/metrics"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Toy versions 1 (with 2 warmup records) and 2, built once and copied where needed."""
+    root = tmp_path_factory.mktemp("built")
+    return {1: build_toy(root / "v1", 1, warmup_records=2), 2: build_toy(root / "v2", 2)}
+
+
+def copy_version(built, version, base, as_version=None):
+    target = base / str(as_version or version)
+    staging = base.parent / f".staging-{base.name}-{target.name}"
+    shutil.copytree(built[version], staging)
+    base.mkdir(parents=True, exist_ok=True)
+    os.rename(staging, target)  # atomic, like kerascnn export
+    return target
+
+
+def metrics_text(server):
+    resp = requests.get(server.rest_url + METRICS_PATH, timeout=30)
+    assert resp.status_code == 200
+    return resp.text
+
+
+def metric(text, name, **labels):
+    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"(\S+?)(\{.*\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(found.get(k) == str(v) for k, v in labels.items()):
+            total += float(m.group(3))
+    return total
+
+
+def predict_rest(server, body, path="/v1/models/toy:predict", timeout=60):
+    return requests.post(server.rest_url + path, data=json.dumps(body), timeout=timeout)
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+def test_hot_swap_under_concurrent_load_has_zero_failures(built, tmp_path):
+    base = tmp_path / "models" / "toy"
+    copy_version(built, 1, base)
+    (tmp_path / "monitoring.config").write_text(MONITORING)
+    args = ["--file-system-poll-wait-seconds", "0.2",
+            "--monitoring-config-file", tmp_path / "monitoring.config"]
+    with start_server(model_base_path=base, model_name="toy", extra_args=args) as server:
+        stop = threading.Event()
+        failures, seen = [], []
+        lock = threading.Lock()
+
+        def rest_worker():
+            session = requests.Session()
+            while not stop.is_set():
+                try:
+                    r = session.post(server.rest_url + "/v1/models/toy:predict",
+                                     data='{"instances": [[2.0, 4.0]]}', timeout=60)
+                    row = r.json()["predictions"][0]
+                    ok = r.status_code == 200 and row["y"] == [1.0 + row["version"],
+                                                               2.0 + row["version"]]
+                    with lock:
+                        (seen if ok else failures).append(row["version"] if ok else r.text)
+                except Exception as exc:  # any transport failure is a failed request
+                    with lock:
+                        failures.append(repr(exc))
+
+        def grpc_worker():
+            channel = grpc.insecure_channel(server.grpc_target)
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "toy"
+            request.inputs["x"].CopyFrom(tf.make_tensor_proto([[2.0, 4.0]], tf.float32))
+            while not stop.is_set():
+                try:
+                    response = stub.Predict(request, timeout=60)
+                    with lock:
+                        seen.append(response.model_spec.version.value)
+                except grpc.RpcError as exc:
+                    with lock:
+                        failures.append(f"{exc.code()}: {exc.details()}")
+            channel.close()
+
+        workers = [threading.Thread(target=rest_worker) for _ in range(2)]
+        workers += [threading.Thread(target=grpc_worker) for _ in range(2)]
+        for w in workers:
+            w.start()
+        try:
+            time.sleep(1.0)
+            copy_version(built, 2, base)
+            deadline = time.monotonic() + 90
+            swapped = False
+            while time.monotonic() < deadline and not swapped:
+                status = requests.get(server.rest_url + "/v1/models/toy", timeout=30).json()
+                states = {s["version"]: s["state"] for s in status["model_version_status"]}
+                swapped = states == {"2": "AVAILABLE", "1": "END"}
+                time.sleep(0.2)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join(timeout=60)
+        assert swapped, status
+        assert failures == []
+        assert 1 in seen and 2 in seen
+        assert [s["version"] for s in status["model_version_status"]] == ["2", "1"]
+        assert predict_rest(server, {"instances": [[0, 0]]}).json()["predictions"][0][
+            "version"] == 2
+
+        text = metrics_text(server)
+        assert metric(text, ":tensorflow:serving:model_warmup_records_read",
+                      model_path=str(base / "1")) == 2
+        assert metric(text, ":tensorflow:serving:request_count", model_name="toy",
+                      status="OK") >= len(seen)
+        assert "# TYPE :tensorflow:serving:request_count counter" in text
+        assert metric(text, ":tensorflow:serving:request_latency_count", model_name="toy",
+                      API="predict", entrypoint="REST") > 0
+        assert metric(text, ":tensorflow:serving:request_latency_count", model_name="toy",
+                      API="Predict", entrypoint="GRPC") > 0
+
+
+def test_models_config_polling_adds_and_removes_models(built, tmp_path):
+    copy_version(built, 1, tmp_path / "a")
+    copy_version(built, 2, tmp_path / "b")
+    config = tmp_path / "models.config"
+    entry = 'config {{ name: "{0}" base_path: "{1}" model_platform: "tensorflow" }}'
+
+    def write(*names):
+        body = " ".join(entry.format(n, tmp_path / n) for n in names)
+        staging = tmp_path / "models.config.new"
+        staging.write_text(f"model_config_list {{ {body} }}")
+        os.replace(staging, config)
+
+    def wait_for(check, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return True
+            time.sleep(0.2)
+        return False
+
+    write("a")
+    args = ["--model_config_file_poll_wait_seconds=0.3"]  # TF Serving's underscore spelling
+    with start_server(model_config_file=config, extra_args=args) as server:
+        assert predict_rest(server, {"instances": [[0, 0]]}, "/v1/models/a:predict").ok
+        assert requests.get(server.rest_url + "/v1/models/b", timeout=30).status_code == 404
+        write("a", "b")
+        assert wait_for(lambda: predict_rest(server, {"instances": [[0, 0]]},
+                                             "/v1/models/b:predict").status_code == 200)
+        write("b")
+        assert wait_for(lambda: predict_rest(server, {"instances": [[0, 0]]},
+                                             "/v1/models/a:predict").status_code == 404)
+        assert predict_rest(server, {"instances": [[0, 0]]}, "/v1/models/a:predict").json() == {
+            "error": "Servable not found for request: Latest(a)"}
+        status = requests.get(server.rest_url + "/v1/models/a", timeout=30).json()
+        assert status["model_version_status"][0]["state"] == "END"
+        # A broken edit is ignored: the running config stays.
+        config.write_text("model_config_list { config { name: ")
+        time.sleep(1.0)
+        assert predict_rest(server, {"instances": [[0, 0]]}, "/v1/models/b:predict").ok
+        assert server.process.poll() is None
+        assert server.stop(signal.SIGINT) == 0
+
+
+# --- batching ---------------------------------------------------------------------------------
+
+BATCHING = """
+max_batch_size { value: 4 }
+batch_timeout_micros { value: 500000 }
+max_enqueued_batches { value: 1 }
+num_batch_threads { value: 1 }
+allowed_batch_sizes: 2
+allowed_batch_sizes: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def batching_server(built, tmp_path_factory):
+    root = tmp_path_factory.mktemp("batching")
+    copy_version(built, 2, root / "toy")
+    (root / "batching.config").write_text(BATCHING)
+    (root / "monitoring.config").write_text(MONITORING)
+    args = ["--enable-batching", "--batching-parameters-file", root / "batching.config",
+            "--monitoring-config-file", root / "monitoring.config"]
+    with start_server(model_base_path=root / "toy", model_name="toy", extra_args=args) as srv:
+        yield srv
+
+
+def _concurrently(calls):
+    results = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def test_batching_merges_concurrent_requests(batching_server):
+    before = metrics_text(batching_server)
+    calls = [
+        (lambda i=i: predict_rest(batching_server, {"instances": [[float(i), 0.0]]}))
+        for i in range(4)
+    ]
+    results = _concurrently(calls)
+    for i, resp in enumerate(results):
+        assert resp.status_code == 200, resp.text
+        assert resp.json() == {"predictions": [{"y": [i * 0.5 + 2, 2.0], "version": 2}]}
+    after = metrics_text(batching_server)
+    runs = metric(after, ":tensorflow:serving:batching_session:wrapped_run_count") - metric(
+        before, ":tensorflow:serving:batching_session:wrapped_run_count")
+    inputs = metric(after, ":tensorflow:serving:batching_session:input_batch_size_sum") - metric(
+        before, ":tensorflow:serving:batching_session:input_batch_size_sum")
+    batch_sizes = metric(
+        after, ":tensorflow:serving:batching_session:processed_batch_size_sum") - metric(
+        before, ":tensorflow:serving:batching_session:processed_batch_size_sum")
+    assert inputs == 4
+    assert 1 <= runs < 4, "four concurrent requests should share model calls"
+    assert batch_sizes >= 4
+
+
+def test_batching_pads_to_allowed_batch_size(batching_server):
+    before = metrics_text(batching_server)
+    resp = predict_rest(batching_server, {"inputs": [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]})
+    assert resp.json()["outputs"]["version"] == [2, 2, 2]
+    after = metrics_text(batching_server)
+    name = ":tensorflow:serving:batching_session:padding_size_sum"
+    assert metric(after, name) - metric(before, name) == 1
+    name = ":tensorflow:serving:batching_session:processed_batch_size_sum"
+    assert metric(after, name) - metric(before, name) == 4
+
+
+def test_batching_rejects_oversize_request(batching_server):
+    resp = predict_rest(batching_server, {"instances": [[1.0, 1.0]] * 5})
+    assert resp.status_code == 400
+    assert resp.json() == {"error": "Task size 5 is larger than maximum input batch size 4"}
+
+
+def test_batching_full_queue_answers_503(batching_server):
+    slow = {"signature_name": "spin", "instances": [300_000] * 4}
+    quick = {"signature_name": "spin", "instances": [1] * 4}
+    first = {}
+    t1 = threading.Thread(target=lambda: first.setdefault("a", predict_rest(batching_server, slow)))
+    t1.start()
+    time.sleep(0.5)  # the full batch is running now
+    t2 = threading.Thread(target=lambda: first.setdefault("b", predict_rest(batching_server, quick)))
+    t2.start()
+    time.sleep(0.5)  # the second batch waits in the queue (max_enqueued_batches: 1)
+    third = predict_rest(batching_server, {"signature_name": "spin", "instances": [1]})
+    t1.join(timeout=120)
+    t2.join(timeout=120)
+    assert third.status_code == 503
+    assert third.json() == {
+        "error": "The batch scheduling queue to which this task was submitted is full"}
+    assert first["a"].status_code == 200 and first["b"].status_code == 200
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def limited_server(built, tmp_path_factory):
+    root = tmp_path_factory.mktemp("limits")
+    copy_version(built, 2, root / "toy")
+    args = ["--max-request-bytes", "65536", "--rest-api-timeout-in-ms", "400"]
+    with start_server(model_base_path=root / "toy", model_name="toy", extra_args=args) as srv:
+        yield srv
+
+
+def test_body_over_the_limit_is_refused_from_its_header(limited_server):
+    body = json.dumps({"instances": [[1.0, 2.0]] * 6000}).encode()
+    assert len(body) > 65536
+    resp = requests.post(limited_server.rest_url + "/v1/models/toy:predict", data=body,
+                         timeout=60)
+    assert resp.status_code == 413
+    assert "larger than the limit of 65536 bytes" in resp.json()["error"]
+
+
+def _raw_http(port, head: bytes, chunks, *, pause=0.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        try:
+            sock.sendall(head)
+            for chunk in chunks:
+                sock.sendall(chunk)
+                if pause:
+                    time.sleep(pause)
+        except OSError:
+            pass  # the server may answer and close before the upload ends
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                part = sock.recv(65536)
+                if not part:
+                    break
+                data += part
+        except OSError:
+            pass
+        return data
+
+
+def test_chunked_body_over_the_limit_is_refused_while_streaming(limited_server):
+    head = (b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    piece = b"[" + b"1," * 8000 + b"1]"
+    chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
+    reply = _raw_http(limited_server.rest_port, head, [chunk] * 40 + [b"0\r\n\r\n"])
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert requests.get(limited_server.rest_url + "/v1/models/toy", timeout=30).ok
+
+
+def test_request_timeout_is_504(limited_server):
+    resp = predict_rest(limited_server, {"signature_name": "spin", "instances": [400_000]})
+    assert resp.status_code == 504
+    assert resp.json() == {"error": "Deadline Exceeded"}
+    assert predict_rest(limited_server, {"instances": [[1, 2]]}).status_code == 200
+
+
+def test_grpc_message_over_the_limit(limited_server):
+    channel = grpc.insecure_channel(limited_server.grpc_target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "toy"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.zeros((20000, 2), np.float32)))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=60)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    channel.close()
+
+
+def test_garbage_on_the_socket_does_not_hurt(limited_server):
+    reply = _raw_http(limited_server.rest_port, b"\x16\x03\x01garbage\r\n\r\n", [])
+    assert reply == b"" or reply.startswith(b"HTTP/1.")
+    reply = _raw_http(limited_server.rest_port,
+                      b"POST /v1/models/toy:predict HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+                      [b"{\"in"])
+    assert b"400" in reply.split(b"\r\n")[0]
+    assert limited_server.process.poll() is None
+    assert requests.get(limited_server.rest_url + "/v1/models/toy", timeout=30).ok
+
+
+# --- signals and the CLI ----------------------------------------------------------------------
+
+def test_sigterm_lets_in_flight_requests_finish(built, tmp_path):
+    copy_version(built, 2, tmp_path / "models" / "toy")
+    # A relative --model-base-path, and TF Serving's underscore flag spelling with '='.
+    with start_server(model_base_path="models/toy", model_name="toy", cwd=tmp_path,
+                      extra_args=["--rest_api_timeout_in_ms=60000"]) as server:
+        assert "Exporting HTTP/REST API at: " + server.rest_url in server.output
+        assert "Running gRPC ModelServer at " + server.grpc_target in server.output
+        result = {}
+        worker = threading.Thread(target=lambda: result.setdefault("r", predict_rest(
+            server, {"signature_name": "spin", "instances": [200_000]}, timeout=120)))
+        worker.start()
+        time.sleep(0.7)
+        server.process.send_signal(signal.SIGTERM)
+        worker.join(timeout=120)
+        assert server.process.wait(timeout=60) == 0
+        assert result["r"].status_code == 200, result["r"].text
+        assert result["r"].json() == {"predictions": [200_000]}
+        assert server.wait_for_output("kerascnn serve: stopped", timeout=10)
+        assert "Traceback" not in server.output
+        with pytest.raises(requests.ConnectionError):
+            requests.get(server.rest_url + "/v1/models/toy", timeout=5)
+
+
+def test_serve_without_a_model_is_a_usage_error(cli):
+    proc = cli("serve")
+    assert proc.returncode == 2
+    assert "--model-base-path" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_serve_with_a_broken_config_file(cli, tmp_path):
+    bad = tmp_path / "models.config"
+    bad.write_text("model_config_list { config { nme: 'x' } }")
+    proc = cli("serve", "--model-config-file", bad, "--port", "0", "--rest-api-port", "0")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"Error: model config file {str(bad)!r} is not valid")
+    assert "Traceback" not in proc.stderr
+
+
+def test_serve_help_lists_tf_serving_flags(cli):
+    proc = cli("serve", "--help")
+    assert proc.returncode == 0
+    for flag in ("--model-base-path", "--model_base_path", "--rest-api-port",
+                 "--enable-batching", "--model-config-file-poll-wait-seconds",
+                 "--max-request-bytes"):
+        assert flag in proc.stdout
+
+
+# --- a real export ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_real_export_serves_both_signatures(tmp_path):
+    from _export_utils import CLASS_NAMES, encode, random_pixels, tiny_model
+
+    from kerascnn.client import Client
+    from kerascnn.export import export_model
+
+    model = tiny_model()
+    export_model(model, base=tmp_path / "models", name="tiny", version=1,
+                 class_names=CLASS_NAMES)
+    pixels = random_pixels(16, 16, seed=3)
+    png = encode(pixels)
+    with start_server(model_base_path=tmp_path / "models" / "tiny", model_name="tiny") as server:
+        import base64
+
+        by_bytes = requests.post(server.rest_url + "/v1/models/tiny:predict", data=json.dumps({
+            "instances": [{"b64": base64.b64encode(png).decode()}]}), timeout=120)
+        assert by_bytes.status_code == 200, by_bytes.text
+        row = by_bytes.json()["predictions"][0]
+        assert set(row) >= {"probabilities", "class_id", "label"}
+        assert row["label"] == CLASS_NAMES[row["class_id"]]
+        assert sum(row["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+        by_pixels = requests.post(server.rest_url + "/v1/models/tiny:predict", data=json.dumps({
+            "signature_name": "serving_pixels",
+            "instances": [pixels.astype(float).tolist()]}), timeout=120)
+        assert by_pixels.status_code == 200, by_pixels.text
+        np.testing.assert_allclose(by_pixels.json()["predictions"][0]["probabilities"],
+                                   row["probabilities"], atol=1e-5)
+        for target in (server.rest_url, "grpc://" + server.grpc_target):
+            predictions = Client(target, model_name="tiny").predict([png])
+            assert predictions[0].label == row["label"]
