@@ -1,0 +1,121 @@
+"""Every example in examples/ runs as a user would run it (a real subprocess), with tiny settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run_example(args, *, cwd, env=None, timeout=600):
+    """Run ``python examples/X.py ...`` or ``bash examples/X.sh`` and return the result."""
+    script = EXAMPLES / args[0]
+    command = (["bash", str(script)] if script.suffix == ".sh" else [sys.executable, str(script)])
+    full_env = {**os.environ, "PYTHON": sys.executable, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    proc = subprocess.run([*command, *map(str, args[1:])], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args[0]} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def test_every_example_has_a_test():
+    tested = {"build_models.py", "train_digits.py", "train_folder.py", "export_and_serve.sh",
+              "multiworker.sh", "inside_the_cnn.py"}
+    present = {p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".sh")}
+    assert present == tested
+
+
+@pytest.mark.slow
+def test_build_models(tmp_path):
+    out = run_example(["build_models.py", "--tiny"], cwd=tmp_path).stdout
+    table = out[out.index("model       input"):]
+    lines = {line.split()[0]: line for line in table.splitlines()[1:]}
+    assert set(lines) == {"lenet5", "vgg16", "resnet50", "custom_cnn"}
+    assert lines["lenet5"].split()[2:4] == ["61,706", "61,706"]  # built == published
+    assert "138,357,544" in lines["vgg16"] and "25,557,032" in lines["resnet50"]
+    layers = out.split("custom_cnn layers: ")[1].splitlines()[0].split(", ")
+    # conv-pool-dropout-residual, with stable hierarchical names
+    for name in ("stem_conv", "stem_pool", "stem_dropout", "stage1_block1_add",
+                 "stage2_block1_downsample_conv", "predictions"):
+        assert name in layers, name
+
+
+@pytest.mark.slow
+def test_inside_the_cnn(tmp_path):
+    out = run_example(["inside_the_cnn.py", "--tiny", "--out", tmp_path / "pics"], cwd=tmp_path)
+    pictures = [Path(line) for line in out.stdout.splitlines() if line.endswith(".png")]
+    names = {p.name for p in pictures}
+    assert {"kernels.png", "filters.png", "gradcam_temple.png", "gradcam_flower.png",
+            "padding.png"} <= names
+    assert sum(p.parent.name == "features" for p in pictures) == 3  # one sheet per stage
+    for picture in pictures:
+        path = picture if picture.is_absolute() else tmp_path / picture
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 100
+    assert (tmp_path / "pics" / "model.keras").is_file()
+    assert (tmp_path / "pics" / "labels.txt").read_text().split() == ["temple", "flower"]
+
+
+@pytest.mark.slow
+def test_train_digits(tmp_path):
+    out = run_example(
+        ["train_digits.py", "--epochs", "1", "--project", tmp_path / "runs",
+         "--serving-base", tmp_path / "models"], cwd=tmp_path).stdout
+    run_dir = tmp_path / "runs" / "digits_api"
+    assert (run_dir / "weights" / "best.keras").is_file()
+    assert (run_dir / "config.yaml").is_file()
+    assert (tmp_path / "models" / "digits" / "1" / "saved_model.pb").is_file()
+    accuracy = float(out.split("test accuracy: ")[1].split()[0])
+    assert 0.0 <= accuracy <= 1.0
+    predictions = [line for line in out.splitlines() if line.startswith("digit ")]
+    assert len(predictions) == 8
+
+
+@pytest.mark.slow
+def test_train_folder_resumes(tmp_path):
+    out = run_example(["train_folder.py", "--tiny", "--project", tmp_path / "runs"],
+                      cwd=tmp_path).stdout
+    assert "stopped after 1 epochs" in out
+    assert "resumed from epoch 1, finished 2 epochs" in out
+    data = tmp_path / "runs" / "folder_resnet_data"
+    assert sorted(p.name for p in data.iterdir()) == ["flower", "temple"]
+    assert len(list((data / "temple").glob("*.png"))) == 24
+    run_dir = tmp_path / "runs" / "folder_resnet"
+    history = (run_dir / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 2  # header + both epochs, across the interruption
+    assert "resnet20" in (run_dir / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_export_and_serve(tmp_path):
+    work = tmp_path / "work"
+    out = run_example(["export_and_serve.sh"], cwd=tmp_path,
+                      env={"WORK": str(work), "EPOCHS": "1"}).stdout
+    response = json.loads((work / "rest_response.json").read_text())
+    prediction = response["predictions"][0]
+    assert len(prediction["probabilities"]) == 10
+    assert prediction["label"] == str(prediction["class_id"])
+    grpc_line = (work / "grpc_response.txt").read_text().splitlines()[0]
+    assert "seven.png" in grpc_line and "->" in grpc_line
+    assert "server stopped" in out
+    assert (work / "models" / "digits" / "1" / "saved_model.pb").is_file()
+
+
+@pytest.mark.slow
+def test_multiworker(tmp_path):
+    work = tmp_path / "work"
+    run_example(["multiworker.sh"], cwd=tmp_path, env={"WORK": str(work), "EPOCHS": "1"})
+    run_dir = work / "runs" / "multiworker"
+    assert (run_dir / "weights" / "last.keras").is_file()
+    config = (run_dir / "config.yaml").read_text()
+    assert "multiworker" in config
+    # Only the chief wrote a run folder: no second one (multiworker2, ...) next to it.
+    assert [p.name for p in (work / "runs").iterdir()] == ["multiworker"]
