@@ -328,3 +328,25 @@ def test_logits_model_gets_a_softmax(tmp_path):
     expected = tf.nn.softmax(model(pixels / 255.0)).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-6)
     assert out["label"].numpy().tolist() == [str(int(expected.argmax())).encode()]
+
+
+def test_mixed_precision_model_exports_float32_outputs(tmp_path):
+    """A model trained with mixed_float16 still serves DT_FLOAT probabilities."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        inputs = keras.Input((8, 8, 1))
+        x = keras.layers.Conv2D(4, 3)(inputs)
+        x = keras.layers.Flatten()(x)
+        outputs = keras.layers.Dense(3, activation="softmax", dtype="float32")(x)
+        model = keras.Model(inputs, outputs, name="mixed")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    path = export_model(model, base=tmp_path)
+    assert describe_signatures(path)["serving_pixels"]["outputs"]["probabilities"] == ("DT_FLOAT", [-1, 3])
+    loaded = tf.saved_model.load(str(path))
+    pixels = random_pixels(8, 8, 1, seed=1).astype("float32")[None]
+    out = loaded.signatures["serving_pixels"](images=tf.constant(pixels))
+    np.testing.assert_allclose(out["probabilities"].numpy(), np.asarray(model(pixels / 255.0)), atol=1e-5)
