@@ -1,0 +1,227 @@
+"""``kerascnn quickstart | train | evaluate | lr-find``: thin shells over kerascnn.train and
+kerascnn.evaluate. Nothing here imports TensorFlow at import time.
+
+Flags map one to one onto ``TrainConfig`` fields (``--learning-rate`` -> ``learning_rate``);
+``--config FILE.yaml`` supplies any of them and flags given on the command line win.
+
+Example:
+    $ kerascnn quickstart
+    $ kerascnn train --model resnet20 --data photos/ --epochs 30 --schedule cosine --name flowers
+    $ kerascnn train --resume runs/flowers --epochs 40
+    $ kerascnn evaluate runs/flowers
+    $ kerascnn lr-find --model resnet20 --data photos/
+"""
+
+from __future__ import annotations
+
+import click
+
+from kerascnn.cli.common import SHAPE
+
+# (flags, TrainConfig field, click type, help). Defaults live in TrainConfig; the help text
+# repeats them (tests/test_train.py checks they agree).
+_DATA_OPTIONS = [
+    (("--model", "-m"), "model", str, "Registered model name (kerascnn models). [default: lenet5]"),
+    (("--data", "-d"), "data", str,
+     "digits | tfds:NAME | a folder root/<class>/<image>. [default: digits]"),
+    (("--input-shape",), "input_shape", SHAPE, "H,W,C the model takes. [default: the model's]"),
+    (("--batch-size", "-b"), "batch_size", int, "Global batch size. [default: 32]"),
+    (("--val-split",), "val_split", float, "Validation fraction when the data has none. [default: 0.1]"),
+    (("--test-split",), "test_split", float, "Held-out test fraction when the data has none. [default: 0.1]"),
+    (("--augment",), "augment", str,
+     "Augmentation preset (none, light, standard, digits) or layer names. [default: none]"),
+    (("--data-dir",), "data_dir", str, "TFDS data directory."),
+    (("--download/--no-download",), "download", None, "Let TFDS download. [default: no]"),
+    (("--skip-bad",), "skip_bad", "flag", "Skip unreadable images instead of failing."),
+    (("--cache",), "cache", str, "auto | true | false: cache decoded images. [default: auto]"),
+]
+
+_OPTIM_OPTIONS = [
+    (("--optimizer", "-o"), "optimizer", str,
+     "sgd | adam | adamw | rmsprop | adagrad | adadelta. [default: adam]"),
+    (("--learning-rate", "--lr"), "learning_rate", float, "Base (one-cycle: peak) rate. [default: 0.001]"),
+    (("--momentum",), "momentum", float, "SGD/RMSprop momentum. [default: sgd 0.9, rmsprop 0]"),
+    (("--nesterov/--no-nesterov",), "nesterov", None, "Nesterov momentum (sgd). [default: no]"),
+    (("--weight-decay",), "weight_decay", float, "Decoupled weight decay. [default: adamw 0.004, else 0]"),
+    (("--clipnorm",), "clipnorm", float, "Clip the global gradient norm."),
+    (("--label-smoothing",), "label_smoothing", float, "Label smoothing. [default: 0]"),
+]
+
+_TRAIN_OPTIONS = [
+    (("--epochs", "-e"), "epochs", int, "Epochs to train (on resume: the new total). [default: 10]"),
+    (("--schedule",), "schedule", str, "constant | step | cosine | one-cycle. [default: constant]"),
+    (("--warmup-epochs",), "warmup_epochs", float, "Linear warmup (cosine, step, constant). [default: 0]"),
+    (("--step-epochs",), "step_epochs", int, "step: decay every N epochs. [default: epochs // 3]"),
+    (("--step-gamma",), "step_gamma", float, "step: decay factor. [default: 0.1]"),
+    (("--final-lr-fraction",), "final_lr_fraction", float, "cosine: final rate / base rate. [default: 0]"),
+    (("--l1",), "l1", float, "L1 kernel regularization. [default: 0]"),
+    (("--l2",), "l2", float, "L2 kernel regularization. [default: 0]"),
+    (("--dropout-rate",), "dropout_rate", float, "Override the architecture's dropout rate."),
+    (("--monitor",), "monitor", str, "Metric choosing best.keras and early stopping. [default: val_loss]"),
+    (("--patience",), "patience", int, "Early stopping patience in epochs (restores best weights). [default: off]"),
+    (("--tensorboard/--no-tensorboard",), "tensorboard", None, "Write TensorBoard logs. [default: yes]"),
+    (("--precision",), "precision", str,
+     "auto | float32 | mixed_float16 | mixed_bfloat16 (auto: mixed on a capable GPU). [default: auto]"),
+    (("--jit-compile/--no-jit-compile",), "jit_compile", None, "XLA-compile the train step. [default: no]"),
+    (("--seed",), "seed", int, "Seeds splits, shuffling, augmentation and weights. [default: 0]"),
+    (("--deterministic",), "deterministic", "flag", "Enable TensorFlow op determinism (slower)."),
+    (("--strategy",), "strategy", str, "auto | none | mirrored | multiworker (TF_CONFIG). [default: auto]"),
+    (("--project",), "project", str, "Parent folder of run folders. [default: runs]"),
+    (("--name", "-n"), "name", str,
+     "Run folder name; an unfinished run of that name with the same settings resumes. "
+     "[default: exp, exp2, ...]"),
+]
+
+
+def _apply(options):
+    def decorate(func):
+        for flags, field_name, kind, text in reversed(options):
+            if kind is None:  # --x/--no-x boolean; None = not given
+                option = click.option(*flags, field_name, default=None, help=text)
+            elif kind == "flag":
+                option = click.option(*flags, field_name, is_flag=True, default=None, help=text)
+            else:
+                option = click.option(*flags, field_name, type=kind, default=None, help=text)
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _model_options(pairs) -> dict:
+    import yaml
+
+    options = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--model-option")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def _config_values(config_file, model_option, values) -> dict:
+    """Settings from --config, then from flags actually given (flags win)."""
+    merged = {}
+    if config_file is not None:
+        from kerascnn.train_config import TrainConfig
+
+        merged.update(TrainConfig.from_yaml(config_file).to_dict())
+        for key in ("project", "name", "resume"):  # only when the file really sets them
+            merged.pop(key, None)
+        import yaml
+
+        raw = yaml.safe_load(open(config_file, encoding="utf-8")) or {}
+        for key in ("project", "name", "resume"):
+            if key in raw:
+                merged[key] = raw[key]
+    merged.update({k: v for k, v in values.items() if v is not None})
+    if model_option:
+        merged["model_options"] = {**merged.get("model_options", {}), **_model_options(model_option)}
+    if isinstance(merged.get("cache"), str) and merged["cache"].lower() in ("true", "false"):
+        merged["cache"] = merged["cache"].lower() == "true"
+    return merged
+
+
+def _verbose(quiet: bool) -> str:
+    return "quiet" if quiet else "auto"
+
+
+_config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False),
+    help="YAML file of settings (any TrainConfig field; a run's config.yaml works).",
+)
+_model_option = click.option(
+    "--model-option", "model_option", multiple=True, metavar="KEY=VALUE",
+    help="Architecture override, repeatable: --model-option activation=relu.",
+)
+_quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+
+
+@click.command()
+@_config_option
+@_apply(_DATA_OPTIONS)
+@_apply(_OPTIM_OPTIONS)
+@_apply(_TRAIN_OPTIONS)
+@_model_option
+@click.option("--resume", "resume", type=str, default=None, metavar="RUN_DIR",
+              help="Continue RUN_DIR from its last completed epoch (with --epochs: a new total).")
+@_quiet_option
+def train(config_file, model_option, resume, quiet, **values):
+    """Train a model; writes runs/NAME with weights, history, plots and metrics."""
+    # Settings are parsed and checked before TensorFlow loads: bad input fails fast.
+    from kerascnn.train_config import TrainConfig, resume_config
+
+    if resume:  # every other setting comes from RUN_DIR/config.yaml
+        config = resume_config(resume, epochs=values.get("epochs"))
+    else:
+        config = TrainConfig.from_dict(
+            _config_values(config_file, model_option, values), source="the command line"
+        )
+    config.validate()
+    from kerascnn.train import train as run_training
+
+    run_training(config, verbose=_verbose(quiet))
+
+
+_EVAL_HELP = "RUN_DIR, a .keras file, or a registered model name (random weights; needs --data)."
+
+
+@click.command()
+@click.argument("source")
+@click.option("--data", "-d", default=None, help="Data spec [default: the run's own data and split].")
+@click.option("--split", default="test", show_default=True, help="test | val | train.")
+@click.option("--batch-size", "-b", type=int, default=None, help="Batch size [default: the run's].")
+@click.option("--output", "output_dir", default=None, help="Folder for the report [default: the run folder].")
+@click.option("--top-k", type=click.IntRange(min=1, max=100), default=16, show_default=True,
+              help="Images in top_losses.png.")
+@_quiet_option
+def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
+    """Evaluate SOURCE: metrics, confusion matrix, per-class report, top losses.
+
+    SOURCE is a run folder, a .keras file, or a registered model name (random weights; needs
+    --data).
+    """
+    from kerascnn.evaluate import evaluate as run_evaluation
+
+    run_evaluation(source, data=data, split=split, batch_size=batch_size, output_dir=output_dir,
+                   top_k=top_k, verbose=_verbose(quiet))
+
+
+@click.command(name="lr-find")
+@_config_option
+@_apply(_DATA_OPTIONS)
+@_apply(_OPTIM_OPTIONS)
+@click.option("--seed", "seed", type=int, default=None, help="Seed. [default: 0]")
+@click.option("--project", "project", default=None, help="Parent folder. [default: runs]")
+@click.option("--name", "-n", "name", default=None, help="Output folder name. [default: lr_find, lr_find2, ...]")
+@_model_option
+@click.option("--start-lr", type=float, default=1e-7, show_default=True, help="Lowest rate tried.")
+@click.option("--end-lr", type=float, default=10.0, show_default=True, help="Highest rate tried.")
+@click.option("--steps", type=click.IntRange(min=10), default=100, show_default=True,
+              help="Batches in the sweep.")
+@_quiet_option
+def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values):
+    """LR range test: sweep the learning rate, plot lr_find.png, suggest a rate."""
+    from kerascnn.train_config import TrainConfig
+
+    config = TrainConfig.from_dict(_config_values(config_file, model_option, values),
+                                   source="the command line")
+    config.validate()
+    from kerascnn.train import lr_find as run_lr_find
+
+    run_lr_find(config, start_lr=start_lr, end_lr=end_lr, steps=steps, verbose=_verbose(quiet))
+
+
+@click.command()
+@click.option("--epochs", "-e", type=click.IntRange(min=1), default=None,
+              help="Epochs [default: the tuned recipe's 30].")
+@click.option("--project", default="runs", show_default=True, help="Parent folder of the run.")
+@click.option("--name", "-n", default="quickstart", show_default=True, help="Run folder name.")
+@_quiet_option
+def quickstart(epochs, project, name, quiet):
+    """Train LeNet-5 on the bundled digits and evaluate it on the held-out split."""
+    from kerascnn.train import quickstart as run_quickstart
+
+    overrides = {"epochs": epochs} if epochs else {}
+    run_quickstart(project=project, name=name, verbose=_verbose(quiet), **overrides)
