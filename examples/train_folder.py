@@ -83,9 +83,9 @@ def main(argv=None):
     # Resume from the run folder, with the full epoch count.
     resumed = train(TrainConfig(resume=str(first.run_dir), epochs=args.epochs), verbose="line")
     print(f"resumed from epoch {resumed.resumed_from}, finished {resumed.epochs_completed} epochs")
-    best = ", ".join(f"{k}={v:.4f}" for k, v in resumed.best.items() if isinstance(v, float))
-    print(f"best: {best}")
-    print(f"Results saved to {resumed.run_dir}")
+    best = ", ".join(f"{k}={v:.4f}" for k, v in resumed.best.items()
+                     if isinstance(v, float) and ("acc" in k or "loss" in k))
+    print(f"best epoch: {best}")
 
 
 if __name__ == "__main__":
