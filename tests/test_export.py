@@ -239,6 +239,7 @@ def test_failed_forced_export_keeps_the_old_version(keras_file, tmp_path, monkey
     assert (old / "assets" / "labels.txt").read_text() == labels_before
 
 
+@pytest.mark.slow
 def test_cli_export_errors_are_one_line(cli, tmp_path, keras_file):
     proc = cli("export", tmp_path / "nope.keras", "--base", tmp_path)
     assert proc.returncode == 2
