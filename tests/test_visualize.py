@@ -351,6 +351,14 @@ def test_cli_filters_features_gradcam_on_a_run_folder(cli, run_folder, tmp_path)
     assert _png_size(tmp_path / "cam.png") == ("PNG", (3 * vis.TILE_PX, vis.TILE_PX + vis.HEADER_PX))
 
 
+def test_cli_registered_model_name_has_random_weights(cli, tmp_path):
+    proc = cli("visualize", "filters", "lenet5", "--out", tmp_path / "lenet.png")
+    assert proc.returncode == 0, proc.stderr
+    # LeNet-5's first conv: 6 filters of 5x5 over one gray channel -> a 2 x 3 grid.
+    assert _png_size(tmp_path / "lenet.png") == (
+        "PNG", (3 * vis.TILE_PX, 2 * vis.TILE_PX + vis.HEADER_PX))
+
+
 def test_cli_bad_input_is_one_line_exit_2(cli, run_folder, tmp_path):
     proc = cli("visualize", "filters", run_folder, "--layer", "conv_1", "--out", tmp_path / "x.png")
     assert proc.returncode == 2
