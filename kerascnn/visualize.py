@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from kerascnn.errors import KerasCNNError, UsageError, unknown_name
 
 __all__ = [
     "CLASSIC_KERNELS",
+    "PaddingCase",
     "Picture",
     "apply_kernel",
     "feature_maps",
@@ -40,6 +40,7 @@ __all__ = [
     "plot_filters",
     "plot_gradcam",
     "plot_padding",
+    "sample_image_path",
     "stage_layers",
 ]
 
@@ -873,7 +874,3 @@ def plot_padding(*, size: int = 5, kernel_size: int = 3, out=None, tile_px: int 
     _save(fig, path)
     return Picture(path, (2, 4), title, {"cases": cases}, tile_px)
 
-
-def default_out(name: str, folder=None) -> str:
-    """``folder/name`` when a folder is given (e.g. a run folder's ``visualize/``), else name."""
-    return os.fspath(Path(folder) / name) if folder else name
