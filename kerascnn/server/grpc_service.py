@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -180,9 +181,22 @@ class ModelServicer(_Base, model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+class _OneLineErrors(logging.Filter):
+    """grpc logs a full traceback for every request it cannot deserialize (any client can
+    send garbage); keep the log to one line per such request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} {record.exc_info[1]}"
+            record.args = ()
+            record.exc_info = None
+        return True
+
+
 def create_grpc_server(core: ServerCore, address: str, *, max_workers: int,
                        max_receive_bytes: int) -> tuple[grpc.Server, int]:
     """Build (not start) the gRPC server; returns it and the bound port."""
+    logging.getLogger("grpc._common").addFilter(_OneLineErrors())
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[

@@ -118,7 +118,10 @@ def _parse_number(data: bytes, pos: int):
         value = int(text)
         if _INT64_MIN <= value <= _UINT64_MAX:
             return value, end
-        return float(value), end
+        try:
+            return float(value), end
+        except OverflowError:  # beyond double range: RapidJSON's error, not a crash (500)
+            raise JsonParseError("Number too big to be stored in double.", pos) from None
     value = float(text)
     if math.isinf(value):
         raise JsonParseError("Number too big to be stored in double.", pos)
