@@ -385,14 +385,14 @@ def test_sigterm_lets_in_flight_requests_finish(built, tmp_path):
         assert "Running gRPC ModelServer at " + server.grpc_target in server.output
         result = {}
         worker = threading.Thread(target=lambda: result.setdefault("r", predict_rest(
-            server, {"signature_name": "spin", "instances": [200_000]}, timeout=120)))
+            server, {"signature_name": "spin", "instances": [100_000]}, timeout=120)))
         worker.start()
         time.sleep(0.7)
         server.process.send_signal(signal.SIGTERM)
         worker.join(timeout=120)
         assert server.process.wait(timeout=60) == 0
         assert result["r"].status_code == 200, result["r"].text
-        assert result["r"].json() == {"predictions": [200_000]}
+        assert result["r"].json() == {"predictions": [100_000]}
         assert server.wait_for_output("kerascnn serve: stopped", timeout=10)
         assert "Traceback" not in server.output
         with pytest.raises(requests.ConnectionError):
@@ -416,6 +416,30 @@ def test_serve_with_a_broken_config_file(cli, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_a_model_that_cannot_load_stops_start_up(cli, tmp_path):
+    (tmp_path / "bad" / "1").mkdir(parents=True)
+    (tmp_path / "bad" / "1" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    proc = cli("serve", "--model-base-path", tmp_path / "bad", "--port", "0",
+               "--rest-api-port", "0", timeout=300)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: model 'default' version 1 at ") and "failed to load" in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_port_in_use_is_one_line(cli, built, tmp_path):
+    copy_version(built, 2, tmp_path / "toy")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = cli("serve", "--model-base-path", tmp_path / "toy", "--port", "0",
+                   "--rest-api-port", port, timeout=300)
+    assert proc.returncode == 1
+    assert "cannot listen for REST on 127.0.0.1:" in proc.stderr
+    assert "--rest-api-port" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_serve_help_lists_tf_serving_flags(cli):
     proc = cli("serve", "--help")
     assert proc.returncode == 0
@@ -436,9 +460,10 @@ def test_real_export_serves_both_signatures(tmp_path):
 
     model = tiny_model()
     export_model(model, base=tmp_path / "models", name="tiny", version=1,
-                 class_names=CLASS_NAMES)
+                 class_names=CLASS_NAMES, max_pixels=300)
     pixels = random_pixels(16, 16, seed=3)
     png = encode(pixels)
+    too_big = encode(random_pixels(20, 20, seed=4))  # 400 pixels > max_pixels
     with start_server(model_base_path=tmp_path / "models" / "tiny", model_name="tiny") as server:
         import base64
 
@@ -455,6 +480,10 @@ def test_real_export_serves_both_signatures(tmp_path):
         assert by_pixels.status_code == 200, by_pixels.text
         np.testing.assert_allclose(by_pixels.json()["predictions"][0]["probabilities"],
                                    row["probabilities"], atol=1e-5)
+        refused = requests.post(server.rest_url + "/v1/models/tiny:predict", data=json.dumps({
+            "instances": [{"b64": base64.b64encode(too_big).decode()}]}), timeout=120)
+        assert refused.status_code == 400, refused.text
+        assert "300" in refused.json()["error"]
         for target in (server.rest_url, "grpc://" + server.grpc_target):
             predictions = Client(target, model_name="tiny").predict([png])
             assert predictions[0].label == row["label"]

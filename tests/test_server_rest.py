@@ -486,3 +486,60 @@ def test_cors_preflight(server):
     assert ok.status_code == 200
     missing = requests.options(f"{server.rest_url}/v1/models/toy:predict", timeout=30)
     assert error_of(missing, 400) == "Origin header is missing in CORS preflight"
+
+
+# --- the RapidJSON-compatible parser itself (in process, property-based) ------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kerascnn.server import jsonparse  # noqa: E402
+
+
+def _plain(value):
+    if isinstance(value, jsonparse.JsonObject):
+        return {k.decode(): _plain(v) for k, v in reversed(value.members)}  # first one wins
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode()
+    if value is jsonparse.NULL:
+        return None
+    return value
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json_values, st.booleans())
+def test_parser_agrees_with_python_json_on_valid_documents(value, ascii_only):
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert _plain(jsonparse.parse(text.encode())) == json.loads(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_parser_only_ever_raises_its_own_error(data):
+    try:
+        jsonparse.parse(data)
+    except jsonparse.JsonParseError as exc:
+        assert exc.offset >= 0
+
+
+def test_parser_number_kinds_follow_rapidjson():
+    doc = jsonparse.parse(b"[1, 1.0, 1e2, -0, 18446744073709551615, 18446744073709551616, -Inf]")
+    assert [type(v).__name__ for v in doc] == ["int", "float", "float", "int", "int", "float",
+                                               "float"]
+    assert doc[-1] == float("-inf")
+    with pytest.raises(jsonparse.JsonParseError, match="Missing fraction part in number"):
+        jsonparse.parse(b"[1.]")
+    with pytest.raises(jsonparse.JsonParseError, match="Incorrect hex digit"):
+        jsonparse.parse(b'"\\u12G4"')
+    assert jsonparse.parse(b'"\\ud83d\\ude00"') == "\N{GRINNING FACE}".encode()

@@ -11,6 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 
@@ -76,9 +79,20 @@ def serve(**flags):
           --enable-batching --batching-parameters-file serving/batching.config
       curl http://127.0.0.1:8501/v1/models/digits
     """
-    from kerascnn.server.app import serve as run_server
     from kerascnn.server.config import ServerOptions
 
     if flags["model_config_file"] is None and flags["model_base_path"] is None:
         raise click.UsageError("give --model-base-path (with --model-name) or --model-config-file")
-    run_server(ServerOptions(**flags))
+    options = ServerOptions(**flags)
+    # Read every config file before paying for TensorFlow, so a typo fails fast.
+    options.model_server_config()
+    options.batching_options()
+    options.prometheus_path()
+
+    from kerascnn.server.app import serve as run_server
+
+    run_server(options)
+    # Everything is shut down and unloaded; skip TensorFlow's slow interpreter teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -5,7 +5,8 @@ the ports open, so the first request a client can make already finds them. On SI
 both servers stop accepting, requests in flight finish, models unload, and the process exits 0.
 
 Example:
-    >>> from kerascnn.server.config import ServerOptions
+    >>> from kerascnn.errors import KerasCNNError
+from kerascnn.server.config import ServerOptions
     >>> serve(ServerOptions(model_name="m", model_base_path="serving/models/m"))  # doctest: +SKIP
 """
 
@@ -19,10 +20,12 @@ import sys
 
 from aiohttp import web
 
+from kerascnn.errors import KerasCNNError
 from kerascnn.server.config import ServerOptions
 from kerascnn.server.grpc_service import create_grpc_server
 from kerascnn.server.registry import ServerCore
 from kerascnn.server.rest import RestApi
+from kerascnn.server.status import ServingError
 
 log = logging.getLogger("kerascnn.serve")
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -47,18 +50,27 @@ def serve(options: ServerOptions) -> None:
     core = ServerCore(options)
     core.start()
     cpus = os.cpu_count() or 1
-    grpc_server, grpc_port = create_grpc_server(
-        core, f"{options.grpc_host}:{options.port}",
-        max_workers=options.grpc_max_threads or max(8, 4 * cpus),
-        max_receive_bytes=options.max_request_bytes,
-    )
+    try:
+        grpc_server, grpc_port = create_grpc_server(
+            core, f"{options.grpc_host}:{options.port}",
+            max_workers=options.grpc_max_threads or max(8, 4 * cpus),
+            max_receive_bytes=options.max_request_bytes,
+        )
+    except (RuntimeError, ServingError) as exc:
+        core.stop()
+        raise KerasCNNError(
+            f"cannot listen for gRPC on {options.grpc_host}:{options.port} ({exc}); "
+            "is another server using the port? (--port)"
+        ) from None
     grpc_server.start()
     _say(f"Running gRPC ModelServer at {options.grpc_host}:{grpc_port} ...")
     try:
         asyncio.run(_run_rest(core, options, grpc_server, grpc_port))
     finally:
         grpc_server.stop(grace=1)
+        log.debug("unloading models")
         core.stop()
+        log.debug("models unloaded")
     _say("kerascnn serve: stopped")
 
 
@@ -77,7 +89,14 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
     )
     await runner.setup()
     site = web.TCPSite(runner, options.rest_api_host, options.rest_api_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise KerasCNNError(
+            f"cannot listen for REST on {options.rest_api_host}:{options.rest_api_port} "
+            f"({exc.strerror}); is another server using the port? (--rest-api-port)"
+        ) from None
     rest_port = runner.addresses[0][1] if runner.addresses else options.rest_api_port
     host = options.rest_api_host
     shown = f"[{host}]" if ":" in host else host
@@ -96,6 +115,10 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
     _say("kerascnn serve: shutting down, letting requests in flight finish ...")
     # Stop accepting on both ports first, then wait for what is in flight.
     grpc_done = grpc_server.stop(grace=SHUTDOWN_GRACE_SECONDS)
+    log.debug("stopping REST")
     await runner.cleanup()
+    log.debug("REST stopped; waiting for gRPC")
     await loop.run_in_executor(None, grpc_done.wait, SHUTDOWN_GRACE_SECONDS)
+    log.debug("gRPC stopped")
     await loop.run_in_executor(None, api.close)
+    log.debug("REST pool closed")

@@ -40,7 +40,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from kerascnn.errors import UsageError
+from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.server.batching import Batcher
 from kerascnn.server.config import ServerOptions, resolve_base_path
 from kerascnn.server.metrics import Metrics
@@ -482,6 +482,14 @@ class ServerCore:
         """Read the config, load every model's initial versions, start pollers."""
         config = self.options.model_server_config()
         self.apply_config(config, initial=True)
+        # Like TF Serving, a model that cannot load at start-up stops the server.
+        for name, model in self.models.items():
+            for version, state in sorted(model.versions.items()):
+                if state.state == State.END and state.error_code != "OK":
+                    raise KerasCNNError(
+                        f"model {name!r} version {version} at {model.base_path / str(version)} "
+                        f"failed to load: {state.error_message}"
+                    )
         if self.options.file_system_poll_wait_seconds > 0:
             self._spawn(self._poll_loop, "fs-poll")
         if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
