@@ -41,3 +41,19 @@ def test_unknown_verb_suggests_and_exits_2(cli):
     assert proc.returncode == 2
     assert "did you mean 'summary'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_tensorflow_startup_notices_do_not_reach_the_user(cli):
+    proc = cli("summary", "lenet5")
+    assert proc.returncode == 0, proc.stderr
+    assert "absl::InitializeLog" not in proc.stderr
+    assert "cudart_stub" not in proc.stderr
+    assert "61,706" in proc.stdout
+
+
+def test_stderr_filter_keeps_real_errors():
+    from kerascnn.cli.quiet import is_tensorflow_noise
+
+    assert is_tensorflow_noise(b"I0000 00:00:17.9  8826 port.cc:153] oneDNN custom operations are on.")
+    assert not is_tensorflow_noise(b"E0000 00:00:17.9  8826 saved_model.cc:12] could not load model")
+    assert not is_tensorflow_noise(b"Error: unknown model 'x'")

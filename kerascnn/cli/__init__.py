@@ -18,6 +18,7 @@ import sys
 import click
 
 from kerascnn import __version__
+from kerascnn.cli.quiet import filter_stderr
 from kerascnn.errors import KerasCNNError
 
 # verb -> "module:attribute". A new verb is one line here plus its module.
@@ -80,6 +81,7 @@ def main(argv=None):
     """Console-script entry point: run the CLI, turning library errors into one line."""
     # TensorFlow's C++ start-up chatter is noise for a CLI user; let them opt back in.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    filter_stderr()
     try:
         cli.main(args=argv, prog_name="kerascnn", standalone_mode=False)
     except click.exceptions.Abort:
