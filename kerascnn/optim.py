@@ -268,6 +268,7 @@ class SparseCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.convert_to_tensor(y_true)
         if self.label_smoothing <= 0:
             return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
         y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))

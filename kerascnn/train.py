@@ -332,7 +332,8 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
     Args:
         config: the run's settings (defaults: LeNet-5 on digits). Keyword ``overrides``
             replace fields (``train(epochs=3)``).
-        model: an already built Keras model to train instead of ``config.model``.
+        model: a Keras model to train instead of ``config.model``, or a function returning
+            one (called under the distribution strategy's scope; pass that for strategies).
         data: an already loaded :class:`kerascnn.data.DataBundle` instead of ``config.data``.
         verbose: ``"auto"`` (progress bar on a terminal, one line per epoch otherwise),
             ``"bar"``, ``"line"`` or ``"quiet"``.
@@ -365,13 +366,13 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
     precision = resolve_precision(config.precision)
 
     # Everything that can fail on bad input happens before the run folder exists.
+    factory = model if (model is not None and not isinstance(model, keras.Model)) else None
     input_shape = (
-        tuple(int(d) for d in model.inputs[0].shape[1:]) if model is not None
+        tuple(int(d) for d in model.inputs[0].shape[1:])
+        if model is not None and factory is None
         else _default_input_shape(config)
     )
     bundle = data if data is not None else _load_bundle(config, input_shape)
-    if model is not None:  # record what was really trained
-        config = config.replace(model=model.name)
     if data is not None:
         config = config.replace(data=str(bundle.spec))
     previous_policy = keras.config.dtype_policy()
@@ -379,10 +380,17 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
     try:
         steps = _steps_per_epoch(bundle.train, bundle.sizes.get("train", 0), config.batch_size)
         with strategy.scope():
-            net = model if model is not None else build_model(
-                config, input_shape=bundle.input_shape, num_classes=bundle.num_classes
-            )
+            if factory is not None:  # built here, under the strategy's scope
+                net = factory()
+            elif model is not None:
+                net = model
+            else:
+                net = build_model(
+                    config, input_shape=bundle.input_shape, num_classes=bundle.num_classes
+                )
             _check_model_matches(net, bundle)
+            if model is not None:  # record what was really trained
+                config = config.replace(model=net.name)
             net.compile(
                 optimizer=make_training_optimizer(config, steps),
                 loss=SparseCrossentropy(label_smoothing=config.label_smoothing),
@@ -432,6 +440,7 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles
             verbose=1 if verbosity == "bar" else 0,
         )
     except BaseException:
@@ -697,6 +706,7 @@ def lr_find(config: TrainConfig | None = None, *, start_lr=1e-7, end_lr=10.0, st
     _say(verbosity, f"LR range test: {config.model} on {bundle.spec}, {config.optimizer}, "
                     f"{start_lr:g} -> {end_lr:g} over {steps} steps")
     net.fit(bundle.train.repeat(), steps_per_epoch=steps, epochs=1, callbacks=[recorder],
+            shuffle=False,
             verbose=1 if verbosity == "bar" else 0)
     suggested = suggest_learning_rate(recorder.rates, recorder.smoothed)
     run_dir = claim_run_dir(config.project, config.name or "lr_find")
