@@ -6,12 +6,23 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 from scipy.signal import correlate2d
 
 from kerascnn import visualize as vis
 from kerascnn.arithmetic import analyze
 from kerascnn.errors import UsageError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _full_float32():
+    """On Ampere+ GPUs TensorFlow runs float32 convs in TF32 (~1e-3 relative error) by default;
+    the comparisons here are float32-exact, so ask for full precision (no effect on CPU)."""
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    yield
+    tf.config.experimental.enable_tensor_float_32_execution(before)
 
 
 def _tiny_cnn(input_shape=(24, 24, 3), filters=10, classes=3, name="tiny"):
