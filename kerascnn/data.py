@@ -418,7 +418,11 @@ def _pipeline(part, input_shape, *, batch_size, training, seed, cache, augmenter
     ds = ds.batch(batch_size)
     if training and augmenter is not None:
         # Vectorised: one call per batch, after batching (tf.data performance guide).
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=AUTOTUNE)
+        # The cast keeps user-supplied layers honest under a mixed-precision policy.
+        ds = ds.map(
+            lambda x, y: (tf.cast(augmenter(x, training=True), tf.float32), y),
+            num_parallel_calls=AUTOTUNE,
+        )
     return ds.prefetch(AUTOTUNE)
 
 
@@ -426,35 +430,13 @@ def _pipeline(part, input_shape, *, batch_size, training, seed, cache, augmenter
 # Augmentation
 # --------------------------------------------------------------------------------------------
 
-# Each entry builds Keras preprocessing layers for an input (H, W, C) and a seed. Values are
-# scaled 0..1 (augmentation runs after preprocess), hence value_range=(0, 1).
-_AUGMENT_LAYERS = {
-    "flip": lambda shape, seed: [__import__("keras").layers.RandomFlip("horizontal", seed=seed)],
-    "crop": lambda shape, seed: _pad_and_crop(shape, seed),
-    "translate": lambda shape, seed: [
-        __import__("keras").layers.RandomTranslation(
-            0.1, 0.1, fill_mode="constant", fill_value=0.0, seed=seed
-        )
-    ],
-    "rotate": lambda shape, seed: [
-        __import__("keras").layers.RandomRotation(
-            0.03, fill_mode="constant", fill_value=0.0, seed=seed
-        )
-    ],
-    "zoom": lambda shape, seed: [
-        __import__("keras").layers.RandomZoom(
-            (-0.1, 0.1), fill_mode="constant", fill_value=0.0, seed=seed
-        )
-    ],
-    "contrast": lambda shape, seed: [
-        __import__("keras").layers.RandomContrast(0.1, value_range=(0, 1), seed=seed)
-    ],
-    "brightness": lambda shape, seed: [
-        __import__("keras").layers.RandomBrightness(0.1, value_range=(0, 1), seed=seed)
-    ],
-}
+# Augmentation layer names -> builders of Keras preprocessing layers for an input (H, W, C)
+# and a seed. Values are scaled 0..1 (augmentation runs after preprocess), hence
+# value_range=(0, 1), and the layers run in float32 whatever the global mixed-precision
+# policy: the pipeline's contract is float32 batches.
+AUGMENT_LAYER_NAMES = ("flip", "crop", "translate", "rotate", "zoom", "contrast", "brightness")
 
-# Presets are lists of the names above. ``digits`` shifts, rotates and zooms a little but never
+# Presets are lists of those names. ``digits`` shifts, rotates and zooms a little but never
 # flips: a mirrored 2 or 5 is not a 2 or 5.
 AUGMENT_PRESETS = {
     "none": [],
@@ -464,17 +446,29 @@ AUGMENT_PRESETS = {
 }
 
 
-def _pad_and_crop(shape, seed):
+def _build_augment_layer(name: str, shape, seed):
     import keras
 
-    # Pad-and-crop, per image: a random shift of up to 1/8 of the size with zero fill and
-    # nearest sampling (whole pixels). Keras' RandomCrop would cut the same window from every
-    # image of a batch, which is why it is not used here.
-    return [
-        keras.layers.RandomTranslation(
-            0.125, 0.125, fill_mode="constant", fill_value=0.0, interpolation="nearest", seed=seed
-        )
-    ]
+    layers = keras.layers
+    common = {"seed": seed, "dtype": "float32"}
+    fill = {"fill_mode": "constant", "fill_value": 0.0}
+    if name == "flip":
+        return layers.RandomFlip("horizontal", **common)
+    if name == "crop":
+        # Pad-and-crop, per image: a random shift of up to 1/8 of the size, zero fill, whole
+        # pixels. (Keras' RandomCrop cuts the same window from every image of a batch.)
+        return layers.RandomTranslation(0.125, 0.125, interpolation="nearest", **fill, **common)
+    if name == "translate":  # up to 10 %, sub-pixel
+        return layers.RandomTranslation(0.1, 0.1, **fill, **common)
+    if name == "rotate":  # up to 0.03 turn, about 11 degrees
+        return layers.RandomRotation(0.03, **fill, **common)
+    if name == "zoom":  # in or out by up to 10 %
+        return layers.RandomZoom((-0.1, 0.1), **fill, **common)
+    if name == "contrast":
+        return layers.RandomContrast(0.1, value_range=(0, 1), **common)
+    if name == "brightness":
+        return layers.RandomBrightness(0.1, value_range=(0, 1), **common)
+    raise unknown_name("augmentation", name, [*AUGMENT_LAYER_NAMES, *AUGMENT_PRESETS])
 
 
 def _augment_names(augment) -> list:
@@ -483,9 +477,9 @@ def _augment_names(augment) -> list:
     if isinstance(augment, str):
         if augment in AUGMENT_PRESETS:
             return list(AUGMENT_PRESETS[augment])
-        if "," in augment or augment in _AUGMENT_LAYERS:  # "translate,zoom" from a CLI flag
+        if "," in augment or augment in AUGMENT_LAYER_NAMES:  # "translate,zoom" from a CLI flag
             return [a.strip() for a in augment.split(",") if a.strip()]
-        raise unknown_name("augmentation preset", augment, [*AUGMENT_PRESETS, *_AUGMENT_LAYERS])
+        raise unknown_name("augmentation preset", augment, [*AUGMENT_PRESETS, *AUGMENT_LAYER_NAMES])
     return list(augment)
 
 
@@ -508,10 +502,7 @@ def augmentation_layers(preset="standard", input_shape=(32, 32, 3), seed: int | 
         if not isinstance(item, str):
             layers.append(item)  # an already built Keras layer
             continue
-        factory = _AUGMENT_LAYERS.get(item)
-        if factory is None:
-            raise unknown_name("augmentation", item, [*_AUGMENT_LAYERS, *AUGMENT_PRESETS])
-        layers.extend(factory(input_shape, None if seed is None else seed + i))
+        layers.append(_build_augment_layer(item, input_shape, None if seed is None else seed + i))
     return layers
 
 
@@ -685,6 +676,7 @@ __all__ = [
     "DataReport",
     "format_report",
     "inspect_data",
+    "AUGMENT_LAYER_NAMES",
     "AUGMENT_PRESETS",
     "DataBundle",
     "KerasCNNError",

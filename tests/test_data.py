@@ -578,6 +578,18 @@ def test_augmentation_is_per_image_and_new_every_epoch(name):
     assert np.allclose(next(iter(again.train))[0].numpy(), first)  # seeded
 
 
+def test_batches_stay_float32_under_mixed_precision():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        b = load_data("digits", input_shape=(16, 16, 1), augment="standard")
+        x, _ = next(iter(b.train))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert x.dtype.name == "float32"
+
+
 def test_augment_accepts_layer_names_and_changes_training_batches_only():
     plain = load_data("digits", input_shape=(16, 16, 1), seed=0)
     augmented = load_data("digits", input_shape=(16, 16, 1), seed=0, augment="translate,zoom")
