@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerascnn.errors import KerasCNNError, UsageError, unknown_name
+from kerascnn.errors import UsageError, unknown_name
 from kerascnn.preprocessing import preprocess
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -679,7 +679,6 @@ __all__ = [
     "AUGMENT_LAYER_NAMES",
     "AUGMENT_PRESETS",
     "DataBundle",
-    "KerasCNNError",
     "augmentation_layers",
     "load_data",
     "stratified_split",
