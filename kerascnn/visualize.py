@@ -452,10 +452,11 @@ def plot_feature_maps(model, image, layer=None, *, out=None, max_maps: int = MAX
         if folder.suffix.lower() == ".png":
             raise UsageError(f"--layer all writes one PNG per stage: give a folder, not {folder}")
         folder.mkdir(parents=True, exist_ok=True)
+        stages = stage_layers(model)
         return [
             _feature_sheet(model, raw, stage, folder / f"features_{i}_{stage.name}.png",
-                           max_maps, fields, f"stage {i}: ")
-            for i, stage in enumerate(stage_layers(model), start=1)
+                           max_maps, fields, f"{i}/{len(stages)}: ")
+            for i, stage in enumerate(stages, start=1)
         ]
     if layer is None:
         convs = [c for c in candidates if _is_conv(c)]
