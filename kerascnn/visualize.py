@@ -565,6 +565,10 @@ def gradcam(model, image, class_index: int | None = None, layer=None) -> dict:
     model = _concrete(model, raw)
     target = _last_conv_layer(model) if layer is None else _find_layer(
         model, layer, _four_d_layers(model), "layer with a 2-D feature map")
+    if len(model.outputs[0].shape) != 2:
+        raise UsageError(
+            f"Grad-CAM needs a classifier (output [batch, classes]); {model.name!r} outputs "
+            f"{tuple(model.outputs[0].shape)[1:]} (built with include_top=False?)")
     score_input, finish = _logits_tensor(model)
     probe = _probe(model, [target.output, score_input, model.outputs[0]])
     x = tf.convert_to_tensor(_model_input(model, raw))

@@ -261,6 +261,13 @@ def test_gradcam_for_a_class_with_only_negative_evidence_is_empty(tmp_path):
         vis.gradcam(model, image, class_index=2)
 
 
+def test_gradcam_of_a_model_without_classifier_is_a_usage_error():
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs), name="headless")
+    with pytest.raises(UsageError, match="needs a classifier"):
+        vis.gradcam(model, np.zeros((8, 8), np.uint8))
+
+
 def test_gradcam_picks_the_last_conv_stage_and_resizes_to_the_image(photo):
     model = _tiny_cnn()
     result = vis.gradcam(model, photo)
