@@ -183,10 +183,54 @@ def _hex4(data: bytes, pos: int):
         raise JsonParseError("Incorrect hex digit after \\u escape in string.", pos) from None
 
 
+def _pairs(pairs):
+    obj = JsonObject()
+    for key, value in pairs:
+        obj.add(key.encode("utf-8", "surrogatepass"), value)
+    return obj
+
+
+def _int(text):
+    value = int(text)
+    if _INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    return float(value)
+
+
+def _float(text):
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("too big")  # RapidJSON refuses it: let the exact parser say so
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_CONSTANTS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _fast(data: bytes):
+    """Python's C parser, when it gives exactly RapidJSON's answer; else None."""
+    import json
+
+    if b"\\u" in data and _SURROGATE_ESCAPE.search(data):
+        return None  # Python keeps lone surrogates that RapidJSON refuses
+    try:
+        return json.loads(
+            data.decode("utf-8"), object_pairs_hook=_pairs, parse_int=_int, parse_float=_float,
+            parse_constant=_CONSTANTS.__getitem__,
+        )
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None  # trailing bytes, errors, deep nesting, "Inf", bad UTF-8: parse exactly
+
+
 def parse(data: bytes):
     """Parse the first JSON value in ``data`` (trailing bytes ignored), RapidJSON style.
 
-    Returns Python values: JsonObject, list, bytes (strings), int, float, bool, NULL.
+    Returns Python values: JsonObject, list, str/bytes (strings), int, float, bool, NULL.
+    Well-formed documents go through Python's C parser (with hooks that keep duplicate keys,
+    RapidJSON's number kinds and its constants); anything else through the exact parser below,
+    which also produces RapidJSON's error messages. String values may come back as ``str``
+    (from the fast path) or ``bytes``; :func:`as_bytes` gives the bytes either way.
 
     Example:
         >>> parse(b"[1, 2.0, NaN]")
@@ -194,6 +238,55 @@ def parse(data: bytes):
     """
     if isinstance(data, str):
         data = data.encode()
+    if data[:1] in (b"{", b"[") or data[:1].isspace():
+        fast = _fast(data)
+        if fast is not None:
+            return _nulls(fast) if b"null" in data else fast
+    return _parse_exact(data)
+
+
+def _nulls(value):
+    """Python's None -> NULL, without recursion (only where None can occur)."""
+    if value is None:
+        return NULL
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            for i, item in enumerate(v):
+                if item is None:
+                    v[i] = NULL
+                elif isinstance(item, (list, JsonObject)):
+                    stack.append(item)
+        elif isinstance(v, JsonObject):
+            for i, (k, item) in enumerate(v.members):
+                if item is None:
+                    v.members[i] = (k, NULL)
+                    if v._first.get(k, NULL) is None:
+                        v._first[k] = NULL
+                elif isinstance(item, (list, JsonObject)):
+                    stack.append(item)
+    return value
+
+
+def as_bytes(value) -> bytes:
+    """A parsed JSON string as bytes (``str`` values are UTF-8 encoded).
+
+    Example:
+        >>> as_bytes("é")
+        b'\xc3\xa9'
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def is_string(value) -> bool:
+    """Whether a parsed value is a JSON string."""
+    return isinstance(value, (bytes, str))
+
+
+def _parse_exact(data: bytes):
     n = len(data)
     pos = _WS.match(data, 0).end()
     if pos >= n:
@@ -297,7 +390,7 @@ def type_name(value) -> str:
         return "Object"
     if isinstance(value, list):
         return "Array"
-    if isinstance(value, bytes):
+    if isinstance(value, (bytes, str)):
         return "String"
     return "Number"
 
@@ -372,8 +465,8 @@ def debug_string(value, limit: int = 256) -> str:
                     emit(", ")
                 write(item, indent)
             emit("]")
-        elif isinstance(v, bytes):
-            emit(escape_string(v).decode("utf-8", "replace"))
+        elif isinstance(v, (bytes, str)):
+            emit(escape_string(as_bytes(v)).decode("utf-8", "replace"))
         elif v is True:
             emit("true")
         elif v is False:

@@ -151,7 +151,7 @@ class Metrics:
                          micros)
 
     def record_runtime(self, model_name, api, micros):
-        self.observe(":tensorflow:serving:runtime_latency", (model_name, api, "TF2"), micros)
+        self.observe(":tensorflow:serving:runtime_latency", (model_name, api, "TF1"), micros)
 
     def observe_input_batch_size(self, model_name, size):
         self.observe(":tensorflow:serving:batching_session:input_batch_size", (model_name,), size)

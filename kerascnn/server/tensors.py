@@ -26,9 +26,11 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from kerascnn.server.jsonparse import (
     NULL,
     JsonObject,
+    as_bytes,
     debug_string,
     escape_string,
     format_double,
+    is_string,
     type_name,
 )
 from kerascnn.server.status import ServingError, invalid
@@ -85,7 +87,7 @@ def is_b64_object(value) -> bool:
     return (
         isinstance(value, JsonObject)
         and len(value) == 1
-        and isinstance(value.get("b64"), bytes)
+        and is_string(value.get("b64"))
     )
 
 
@@ -95,7 +97,7 @@ def decode_b64_object(value) -> bytes:
         raise invalid(
             f"JSON Value: {debug_string(value)} not formatted correctly for base64 data"
         )
-    text = value.get("b64")
+    text = as_bytes(value.get("b64"))
     try:
         if len(text) % 4 == 1:
             raise binascii.Error
@@ -111,8 +113,8 @@ def _check_scalar(value, dtype):
             return value
         raise _type_error(value, dtype)
     if dtype == types_pb2.DT_STRING:
-        if isinstance(value, bytes):
-            return value
+        if is_string(value):
+            return as_bytes(value)
         if isinstance(value, JsonObject):
             return decode_b64_object(value)
         raise _type_error(value, dtype)
@@ -190,10 +192,51 @@ def to_array(flat: list, shape, dtype: int) -> np.ndarray:
     return arr.reshape(shape)
 
 
+_NUMBER_TYPES = {int, float}
+
+
+def _fast_array(item, shape, dtype):
+    """C-speed conversion of a regular nested list of plain values; None when unsure.
+
+    Anything unusual (ragged lists, mixed or out-of-range values, strings, objects) returns
+    None, and the exact element-by-element walk then produces TF Serving's error or result.
+    """
+    if not shape or dtype == types_pb2.DT_STRING or dtype not in NUMPY_DTYPE:
+        return None
+    try:
+        arr = np.array(item, dtype=object)
+    except (ValueError, TypeError):
+        return None
+    if arr.shape != tuple(shape):
+        return None
+    flat = arr.reshape(-1)
+    kinds = set(map(type, flat))
+    try:
+        if dtype in _FLOATS or dtype == types_pb2.DT_HALF:
+            if not kinds <= _NUMBER_TYPES:
+                return None
+            with np.errstate(over="ignore", under="ignore"):
+                return arr.astype(np.float64).astype(NUMPY_DTYPE[dtype])
+        if dtype == types_pb2.DT_BOOL:
+            return arr.astype(np.bool_) if kinds == {bool} else None
+        if kinds != {int}:
+            return None
+        low, high = _RANGES[dtype]
+        if flat.size and (min(flat) < low or max(flat) > high):
+            return None
+        wide = np.uint64 if dtype == types_pb2.DT_UINT64 else np.int64
+        return arr.astype(wide).astype(NUMPY_DTYPE[dtype])
+    except (OverflowError, ValueError, TypeError, KeyError):
+        return None
+
+
 def _instance_item(item, dtype):
+    """One JSON value -> (shape, array of the signature's dtype)."""
     shape = dense_shape(item)
-    flat = fill_values(item, shape, dtype)
-    return shape, flat
+    arr = _fast_array(item, shape, dtype)
+    if arr is None:
+        arr = to_array(fill_values(item, shape, dtype), shape, dtype)
+    return shape, arr
 
 
 def predict_request_from_json(doc, input_dtypes: dict[str, int]):
@@ -247,18 +290,18 @@ def _from_instances(instances: list, input_dtypes: dict[str, int]):
     def add(item, name, index):
         if name not in input_dtypes:
             raise invalid(f"JSON object: does not have named input: {name}")
-        shape, flat = _instance_item(item, input_dtypes[name])
+        shape, arr = _instance_item(item, input_dtypes[name])
         if name not in sizes:
-            sizes[name] = len(flat)
+            sizes[name] = arr.size
             shapes[name] = shape
-        elif sizes[name] != len(flat):
-            raise invalid(f"Expecting tensor size: {sizes[name]} but got: {len(flat)}")
+        elif sizes[name] != arr.size:
+            raise invalid(f"Expecting tensor size: {sizes[name]} but got: {arr.size}")
         elif shapes[name] != shape:
             raise invalid(
                 f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: "
                 f"[{','.join(map(str, shape))}]"
             )
-        values.setdefault(name, []).append(flat)
+        values.setdefault(name, []).append(arr)
 
     for index, elem in enumerate(instances):
         if objects:
@@ -300,8 +343,7 @@ def _from_instances(instances: list, input_dtypes: dict[str, int]):
     count = len(instances)
     arrays = {}
     for name, rows in values.items():
-        flat = [v for row in rows for v in row]
-        arrays[name] = to_array(flat, [count, *shapes[name]], input_dtypes[name])
+        arrays[name] = np.stack(rows).reshape([count, *shapes[name]])
     return arrays
 
 
@@ -313,15 +355,13 @@ def _from_inputs(inputs, input_dtypes, names):
                 "tensors required as per tensorinfo_map"
             )
         name = names[0]
-        shape, flat = _instance_item(inputs, input_dtypes[name])
-        return {name: to_array(flat, shape, input_dtypes[name])}
+        return {name: _instance_item(inputs, input_dtypes[name])[1]}
     arrays = {}
     for name in names:
         if name not in inputs:
             raise invalid(f"Missing named input: {name} in 'inputs' object.")
         item = inputs.get(name)
-        shape, flat = _instance_item(item, input_dtypes[name])
-        arrays[name] = to_array(flat, shape, input_dtypes[name])
+        arrays[name] = _instance_item(item, input_dtypes[name])[1]
     return arrays
 
 
@@ -330,12 +370,12 @@ def signature_name_from_json(doc) -> str:
     value = doc.get("signature_name")
     if value is None:
         return ""
-    if not isinstance(value, bytes):
+    if not is_string(value):
         raise invalid(
             f"JSON Value: {debug_string(doc)} not formatted correctly. 'signature_name' key "
             "must be a string value."
         )
-    return value.decode("utf-8", "replace")
+    return as_bytes(value).decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,10 +588,10 @@ def _add_feature_value(val, name, feature):
         if not _kind_ok(feature, "bytes_list"):
             raise _kind_error(name, feature)
         feature.bytes_list.value.append(decode_b64_object(val))
-    elif isinstance(val, bytes):
+    elif is_string(val):
         if not _kind_ok(feature, "bytes_list"):
             raise _kind_error(name, feature)
-        feature.bytes_list.value.append(val)
+        feature.bytes_list.value.append(as_bytes(val))
     elif isinstance(val, float):
         if not _kind_ok(feature, "float_list"):
             raise _kind_error(name, feature)
