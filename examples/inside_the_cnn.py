@@ -12,6 +12,7 @@ crops of one photo from the other; then we look inside it:
 4. ``gradcam_*.png``  - Grad-CAM on a picture that is half temple, half flower: asking for
                         "temple" should light the left half, "flower" the right half.
 5. ``padding.png``    - how padding, stride and dilation change a conv's output size.
+6. ``conv_matrix.png`` - the convolution written as its (doubly-block Toeplitz) matrix.
 
 Run:
     python examples/inside_the_cnn.py                 # ~1 minute on 2 CPU cores
@@ -118,6 +119,9 @@ def main(argv=None):
 
     # 5. Padding, stride and dilation on one small example.
     written.append(visualize.plot_padding(out=out / "padding.png").path)
+
+    # 6. The convolution as a matrix: sparse, with the same kernel numbers on every row.
+    written.append(visualize.plot_conv_matrix(padding="same", out=out / "conv_matrix.png").path)
 
     print("\n".join(str(path) for path in written))
 

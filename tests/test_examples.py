@@ -54,7 +54,7 @@ def test_inside_the_cnn(tmp_path):
     pictures = [Path(line) for line in out.stdout.splitlines() if line.endswith(".png")]
     names = {p.name for p in pictures}
     assert {"kernels.png", "filters.png", "gradcam_temple.png", "gradcam_flower.png",
-            "padding.png"} <= names
+            "padding.png", "conv_matrix.png"} <= names
     assert sum(p.parent.name == "features" for p in pictures) == 3  # one sheet per stage
     for picture in pictures:
         path = picture if picture.is_absolute() else tmp_path / picture

@@ -300,6 +300,26 @@ def test_padding_figure_numbers_match_keras_shapes(tmp_path):
     assert {c.label: c.output for c in cases}["valid, dilation 2"] == 1
 
 
+@pytest.mark.parametrize("padding", ["valid", "same", "circular"])
+def test_conv_matrix_figure_draws_the_matrices_keras_computes(tmp_path, padding):
+    picture = vis.plot_conv_matrix(size=4, kernel_size=3, padding=padding,
+                                   out=tmp_path / "matrix.png")
+    assert picture.grid == (1, 2)
+    assert _png_size(picture.path) == ("PNG", picture.expected_size)
+    matrix = picture.data["2d"]
+    x = np.random.default_rng(5).normal(size=(4, 4))
+    conv = keras.layers.Conv2D(1, 3, padding="same" if padding == "same" else "valid",
+                               use_bias=False)
+    conv.build((1, 6, 6, 1))
+    conv.set_weights([np.arange(1, 10, dtype="float32").reshape(3, 3, 1, 1)])
+    source = np.pad(x, 1, mode="wrap") if padding == "circular" else x
+    expected = np.asarray(conv(source[None, :, :, None].astype("float32"))).reshape(-1)
+    np.testing.assert_allclose(matrix @ x.reshape(-1), expected, rtol=1e-5, atol=1e-5)
+    # Weight sharing: each full row holds exactly the kernel's numbers 1..9.
+    full_rows = [row[row != 0] for row in matrix if (row != 0).sum() == 9]
+    assert full_rows and all(sorted(r) == list(range(1, 10)) for r in full_rows)
+
+
 # ----------------------------------------------------------------------------- inputs and errors
 
 
@@ -343,6 +363,10 @@ def test_cli_kernels_and_padding(cli, tmp_path):
     proc = cli("visualize", "padding", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / proc.stdout.strip()).is_file()
+    proc = cli("visualize", "conv-matrix", "--padding", "circular", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "conv_matrix_circular.png"
+    assert _png_size(tmp_path / "conv_matrix_circular.png") == ("PNG", (640, 320 + vis.HEADER_PX))
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ Example:
     $ kerascnn visualize features runs/exp digit.png --layer all
     $ kerascnn visualize gradcam runs/exp digit.png --class 7
     $ kerascnn visualize padding
+    $ kerascnn visualize conv-matrix --padding circular
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ OUT = click.option(
 
 @click.group()
 def visualize():
-    """Filters, feature maps, Grad-CAM, classic kernels and padding, as PNG pictures."""
+    """Filters, feature maps, Grad-CAM, classic kernels, padding and conv-as-matrix, as PNGs."""
 
 
 @visualize.command()
@@ -132,3 +133,21 @@ def padding(size, kernel_size, out):
     from kerascnn.visualize import plot_padding
 
     click.echo(plot_padding(size=size, kernel_size=kernel_size, out=out or "padding.png").path)
+
+
+@visualize.command("conv-matrix")
+@click.option("--size", type=click.IntRange(2, 6), default=4, show_default=True,
+              help="2-D input is SIZE x SIZE (the 1-D example has 2*SIZE inputs).")
+@click.option("--kernel", "kernel_size", type=click.IntRange(1, 12), default=3, show_default=True,
+              help="Kernel size.")
+@click.option("--padding", type=click.Choice(["valid", "same", "circular", "reflect"]),
+              default="same", show_default=True)
+@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
+@OUT
+def conv_matrix(size, kernel_size, padding, stride, out):
+    """Convolution drawn as its (Toeplitz / doubly-block) matrix C: C @ x = conv(x)."""
+    from kerascnn.visualize import plot_conv_matrix
+
+    picture = plot_conv_matrix(size=size, kernel_size=kernel_size, padding=padding, stride=stride,
+                               out=out or f"conv_matrix_{padding}.png")
+    click.echo(picture.path)
