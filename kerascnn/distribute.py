@@ -163,22 +163,38 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """
     if name not in STRATEGIES:
         raise unknown_name("strategy", name, STRATEGIES)
+    if name == "multiworker":
+        # Must come before anything initializes TensorFlow's runtime (listing logical
+        # devices does): collective ops are configured at start-up.
+        if tf_config() is None:
+            raise UsageError(
+                "--strategy multiworker needs TF_CONFIG describing the cluster and this task, "
+                'e.g. {"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
+                '"task": {"type": "worker", "index": 0}}'
+            )
+        patch_keras_multiworker()
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "none" or (name == "auto" and len(gpus) <= 1):
         return tf.distribute.get_strategy()
-    if name in ("auto", "mirrored"):
-        if gpus:
-            return tf.distribute.MirroredStrategy()
-        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=cpus or None)
-    if tf_config() is None:
-        raise UsageError(
-            "--strategy multiworker needs TF_CONFIG describing the cluster and this task, "
-            'e.g. {"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
-            '"task": {"type": "worker", "index": 0}}'
-        )
-    patch_keras_multiworker()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    if gpus:
+        return tf.distribute.MirroredStrategy()
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=cpus or None)
+
+
+def strategy_name(strategy) -> str:
+    """A readable name: MultiWorkerMirroredStrategy, MirroredStrategy or default.
+
+    Example:
+        >>> strategy_name(tf.distribute.get_strategy())  # doctest: +SKIP
+        'default'
+    """
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return "MirroredStrategy"
+    return "default"
 
 
 def resolve_precision(name: str = "auto") -> str:

@@ -44,6 +44,7 @@ from kerascnn.distribute import (
     is_chief,
     make_strategy,
     resolve_precision,
+    strategy_name,
 )
 from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.optim import (
@@ -423,7 +424,7 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
         if paths is not None:
             paths.weights.mkdir(parents=True, exist_ok=True)
             write_config(paths.config, config, precision=precision,
-                         strategy=type(strategy).__name__,
+                         strategy=strategy_name(strategy),
                          replicas=int(strategy.num_replicas_in_sync))
             write_labels(paths.labels, bundle.class_names)
 
@@ -573,7 +574,7 @@ def _finish(config, net, bundle, paths, recorder, stopper, monitor, initial_epoc
         resumed_from=initial_epoch,
         epoch_seconds=epoch_seconds,
         seconds=time.perf_counter() - started,
-        strategy=type(strategy).__name__,
+        strategy=strategy_name(strategy),
         replicas=int(strategy.num_replicas_in_sync),
         precision=precision,
     )

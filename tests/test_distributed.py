@@ -35,7 +35,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
     # Every replica must hold the same values for every variable.
     spread = 0.0
     for variable in result.model.trainable_variables:
-        values = [np.asarray(v) for v in getattr(variable, "values", [variable])]
+        backing = getattr(variable, "_value", variable)  # Keras Variable -> tf MirroredVariable
+        values = [np.asarray(v) for v in getattr(backing, "values", [backing])]
         spread = max(spread, max(float(np.abs(v - values[0]).max()) for v in values))
         copies = len(values)
     print("RESULT " + json.dumps({
