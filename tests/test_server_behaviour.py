@@ -487,3 +487,122 @@ def test_real_export_serves_both_signatures(tmp_path):
         for target in (server.rest_url, "grpc://" + server.grpc_target):
             predictions = Client(target, model_name="tiny").predict([png])
             assert predictions[0].label == row["label"]
+
+
+# --- the batcher in process (fast, exact batch sizes) -------------------------------------------
+
+from kerascnn.server.batching import QUEUE_FULL, Batcher  # noqa: E402
+from kerascnn.server.config import BatchingOptions, read_batching_parameters  # noqa: E402
+from kerascnn.server.status import ServingError  # noqa: E402
+
+
+def _recording_batcher(**options):
+    calls = []
+    gate = threading.Event()
+    gate.set()
+
+    def run(inputs):
+        gate.wait(30)
+        calls.append({k: v.copy() for k, v in inputs.items()})
+        return {"y": inputs["x"] * 10, "n": np.full(len(inputs["x"]), len(inputs["x"]))}
+
+    opts = BatchingOptions(num_batch_threads=1, **options)
+    return Batcher(run, opts), calls, gate
+
+
+def _submit_together(batcher, arrays, before_join=None):
+    results = [None] * len(arrays)
+
+    def go(i):
+        try:
+            results[i] = batcher.run({"x": arrays[i]})
+        except ServingError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(arrays))]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    if before_join:
+        time.sleep(0.2)
+        before_join()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_batcher_merges_pads_and_splits_back():
+    batcher, calls, _ = _recording_batcher(max_batch_size=8, batch_timeout_micros=300_000,
+                                           allowed_batch_sizes=(4, 8))
+    try:
+        arrays = [np.full((n, 2), i, np.float32) for i, n in enumerate([1, 2, 2])]
+        results = _submit_together(batcher, arrays)
+        assert len(calls) == 1 and calls[0]["x"].shape == (8, 2)  # 5 rows padded to 8
+        # the padding repeats the first row
+        assert calls[0]["x"][5:].tolist() == [[0.0, 0.0]] * 3
+        for arr, result in zip(arrays, results):
+            np.testing.assert_array_equal(result["y"], arr * 10)
+            assert result["n"].tolist() == [8] * len(arr)
+    finally:
+        batcher.stop()
+
+
+def test_batcher_pads_variable_length_inputs():
+    batcher, calls, _ = _recording_batcher(max_batch_size=4, batch_timeout_micros=300_000,
+                                           pad_variable_length_inputs=True)
+    try:
+        short = np.array([[7.0, 8.0]], np.float32)
+        long = np.array([[1.0, 2.0, 3.0]], np.float32)
+        results = _submit_together(batcher, [short, long])
+        assert len(calls) == 1 and calls[0]["x"].shape == (2, 3)
+        assert calls[0]["x"][0].tolist() == [7.0, 8.0, 7.0]  # padded with the first element
+        assert results[0]["y"].shape == (1, 3) and results[1]["y"].tolist() == [[10, 20, 30]]
+    finally:
+        batcher.stop()
+    strict, _, _ = _recording_batcher(max_batch_size=4, batch_timeout_micros=300_000)
+    try:
+        results = _submit_together(strict, [np.zeros((1, 2), np.float32),
+                                            np.zeros((1, 3), np.float32)])
+        assert all(isinstance(r, ServingError) and "padding is turned off" in r.message
+                   for r in results)
+    finally:
+        strict.stop()
+
+
+def test_batcher_oversize_split_and_queue_full():
+    batcher, calls, gate = _recording_batcher(max_batch_size=2, max_enqueued_batches=1)
+    try:
+        with pytest.raises(ServingError, match="Task size 3 is larger than maximum input batch "
+                                               "size 2"):
+            batcher.run({"x": np.zeros((3, 1), np.float32)})
+        gate.clear()  # the batch thread blocks inside the model call
+        results = _submit_together(batcher, [np.zeros((2, 1), np.float32)] * 3, gate.set)
+        errors = [r for r in results if isinstance(r, ServingError)]
+        assert [(e.code, e.message) for e in errors] == [("UNAVAILABLE", QUEUE_FULL)]
+    finally:
+        gate.set()
+        batcher.stop()
+    splitter, calls, _ = _recording_batcher(max_batch_size=2, enable_large_batch_splitting=True)
+    try:
+        out = splitter.run({"x": np.arange(5, dtype=np.float32).reshape(5, 1)})
+        assert out["y"].ravel().tolist() == [0, 10, 20, 30, 40]
+        assert [len(c["x"]) for c in calls] == [2, 2, 1]
+    finally:
+        splitter.stop()
+
+
+def test_batching_parameters_file_uses_tf_serving_fields(tmp_path):
+    path = tmp_path / "batching.config"
+    path.write_text(BATCHING + "pad_variable_length_inputs: true\n")
+    opts = BatchingOptions.from_proto(read_batching_parameters(path))
+    assert (opts.max_batch_size, opts.batch_timeout_micros, opts.max_enqueued_batches,
+            opts.num_batch_threads, opts.allowed_batch_sizes, opts.pad_variable_length_inputs) == (
+        4, 500000, 1, 1, (2, 4), True)
+    path.write_text("max_batch_size { value: 4 } allowed_batch_sizes: 3")
+    from kerascnn.errors import UsageError
+
+    with pytest.raises(UsageError, match="Last entry in allowed_batch_sizes must match"):
+        BatchingOptions.from_proto(read_batching_parameters(path))
+    path.write_text("max_batch_size: 4")  # not the wrapper form TF Serving requires
+    with pytest.raises(UsageError, match="batching parameters file"):
+        read_batching_parameters(path)
