@@ -252,6 +252,9 @@ def test_classifier_activation_none_gives_logits():
     x = np.random.default_rng(1).uniform(size=(3, 32, 32, 1)).astype("float32")
     logits = model.predict(x, verbose=0)
     assert not np.allclose(logits.sum(axis=1), 1.0)
+    sigmoid = build("lenet5", num_classes=3, classifier_activation="sigmoid")
+    scores = sigmoid.predict(x, verbose=0)
+    assert scores.shape == (3, 3) and ((scores > 0) & (scores < 1)).all()
     assert model.get_layer("predictions").dtype_policy.compute_dtype == "float32"
 
 
@@ -351,6 +354,12 @@ def test_errors_are_one_line_usage_errors():
         build("vgg11", dropout_rate=1.0)
     with pytest.raises(UsageError, match="bad kernel_regularizer"):
         build("lenet5", kernel_regularizer="l7")
+    with pytest.raises(UsageError, match="unknown classifier_activation 'softmx'"):
+        build("lenet5", classifier_activation="softmx")
+    with pytest.raises(UsageError, match="unknown activation 'relu6'"):
+        build("vgg11", activation="relu6")
+    with pytest.raises(UsageError, match="unknown shortcut option 'C'"):
+        build("resnet20", shortcut="C")
     with pytest.raises(UsageError, match="unknown padding mode"):
         build("resnet20", padding_mode="wrap")
 

@@ -307,6 +307,14 @@ def build(
         raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}")
     if pooling not in (None, "avg", "max"):
         raise unknown_name("pooling", str(pooling), ("avg", "max"))
+    if classifier_activation is not None:
+        try:
+            keras.activations.get(classifier_activation)
+        except (ValueError, TypeError):
+            raise UsageError(
+                f"unknown classifier_activation {classifier_activation!r}; "
+                "use e.g. 'softmax', 'sigmoid' or None for logits"
+            ) from None
     rate = overrides.get("dropout_rate")
     if rate is not None and not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
         raise UsageError(f"dropout_rate must be a number in [0, 1), got {rate!r}")
