@@ -64,6 +64,17 @@ def preprocess(images, input_shape):
     images = tf.cast(images, tf.float32)
     images = convert_channels(images, channels)
     static_hw = tuple(images.shape[1:3])
-    if static_hw != (height, width):
+    if None in static_hw:
+        # Size known only at run time (decoded files and request bytes). An antialiased resize
+        # to the same size is an identity that costs ~3x a JPEG decode, so skip it then.
+        shape = tf.shape(images)
+        same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
+        images = tf.cond(
+            same,
+            lambda: images,
+            lambda: tf.image.resize(images, (height, width), method="bilinear", antialias=True),
+        )
+        images = tf.ensure_shape(images, [None, height, width, images.shape[-1]])
+    elif static_hw != (height, width):
         images = tf.image.resize(images, (height, width), method="bilinear", antialias=True)
     return images * PIXEL_SCALE
