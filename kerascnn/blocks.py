@@ -201,11 +201,21 @@ def conv_bn_act(
     return x
 
 
-def pool(x, kind: str = "max", pool_size=2, *, name: str, strides=None, padding="valid"):
+def pool(
+    x,
+    kind: str = "max",
+    pool_size=2,
+    *,
+    name: str,
+    strides=None,
+    padding="valid",
+    pad_value: float | None = None,
+):
     """Max or average pooling; ``padding`` "valid", "same" or an int of explicit pads.
 
-    Explicit pads are ``-inf`` for max pooling and zeros (counted in the average, like torch's
-    default ``count_include_pad=True``) for average pooling.
+    Explicit pads are filled with ``pad_value``: by default ``-inf`` for max pooling (as torch)
+    and zeros (counted in the average, like torch's ``count_include_pad=True``) for average
+    pooling. ``pad_value=0.0`` before a max pool reproduces keras.applications' ZeroPadding2D.
 
     Example:
         >>> import keras
@@ -223,8 +233,9 @@ def pool(x, kind: str = "max", pool_size=2, *, name: str, strides=None, padding=
             raise unknown_name("pool padding", padding, ("valid", "same"))
         keras_padding = padding
     elif normalize_padding(padding) != ((0, 0), (0, 0)):
-        fill = float("-inf") if kind == "max" else 0.0
-        x = pad(x, padding, mode="constant", value=fill, name=f"{name}_pad")
+        if pad_value is None:
+            pad_value = float("-inf") if kind == "max" else 0.0
+        x = pad(x, padding, mode="constant", value=pad_value, name=f"{name}_pad")
     cls = layers.MaxPooling2D if kind == "max" else layers.AveragePooling2D
     return cls(size, strides=stride, padding=keras_padding, name=name)(x)
 

@@ -479,3 +479,43 @@ def test_register_a_custom_model():
             register("test_tiny_cnn", family="custom", builder=tiny)
     finally:
         _registry._REGISTRY.pop("test_tiny_cnn", None)
+
+
+def _keras_resnet50v2_name(name: str) -> str:
+    """keras.applications ResNet50V2 layer name → kerascnn's (conv3_block2_1_conv →
+    stage2_block2_conv1; _0_conv → _downsample_conv; post_bn → stage4_post_bn)."""
+    if name == "conv1_conv":
+        return "stem_conv"
+    if name == "post_bn":
+        return "stage4_post_bn"
+    stage, block, part = re.match(r"conv(\d)_block(\d+)_(\w+)$", name).groups()
+    part = {"preact_bn": "preact_bn", "0_conv": "downsample_conv"}.get(part) or part[2:] + part[0]
+    return f"stage{int(stage) - 1}_block{block}_{part}"
+
+
+def test_resnet50v2_computes_exactly_what_keras_applications_resnet50v2_computes():
+    """Same layout: keras.applications' weights, copied layer by layer, give identical features."""
+    reference = keras.applications.ResNet50V2(
+        weights=None, include_top=False, input_shape=(64, 64, 3)
+    )
+    model = build("resnet50v2", input_shape=(64, 64, 3), include_top=False)
+    copied = 0
+    for layer in reference.layers:
+        if layer.weights:
+            model.get_layer(_keras_resnet50v2_name(layer.name)).set_weights(layer.get_weights())
+            copied += 1
+    assert copied == sum(1 for layer in model.layers if layer.weights) == 102
+    x = np.random.default_rng(5).uniform(0, 1, size=(2, 64, 64, 3)).astype("float32")
+    want = reference.predict(x, verbose=0)
+    assert want.std() > 0
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
+def test_vgg16_features_compute_what_keras_applications_vgg16_computes():
+    reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    model = build("vgg16", input_shape=(32, 32, 3), include_top=False)
+    model.set_weights(reference.get_weights())  # same layers in the same order
+    x = np.random.default_rng(6).uniform(0, 1, size=(2, 32, 32, 3)).astype("float32")
+    want = reference.predict(x, verbose=0)
+    assert want.std() > 0
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)

@@ -136,7 +136,11 @@ def _resnet(
             kernel_regularizer=kernel_regularizer,
             name="stem",
         )
-        x = blocks.pool(x, "max", 3, strides=2, padding=1, name="stem_pool")
+        # keras.applications' ResNetV2 zero-pads before this pool (its input is not yet
+        # activated, so that differs from torch's -inf padding); keep its layout for v2.
+        x = blocks.pool(
+            x, "max", 3, strides=2, padding=1, pad_value=0.0 if preact else None, name="stem_pool"
+        )
 
     last_stage = len(layers)
     for stage, (count, filters) in enumerate(zip(layers, widths), start=1):
