@@ -150,6 +150,38 @@ def test_hot_swap_under_concurrent_load_has_zero_failures(built, tmp_path):
                       API="Predict", entrypoint="GRPC") > 0
 
 
+def test_a_broken_new_version_leaves_the_old_one_serving(built, tmp_path):
+    base = tmp_path / "toy"
+    copy_version(built, 1, base)
+
+    def states():
+        status = requests.get(server.rest_url + "/v1/models/toy", timeout=30).json()
+        return {s["version"]: (s["state"], s["status"]["error_code"])
+                for s in status["model_version_status"]}
+
+    def wait_for(expected, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and states() != expected:
+            time.sleep(0.2)
+        return states()
+
+    with start_server(model_base_path=base, model_name="toy",
+                      extra_args=["--file-system-poll-wait-seconds", "0.2"]) as server:
+        broken = tmp_path / "broken"
+        shutil.copytree(built[2], broken)
+        (broken / "saved_model.pb").write_bytes(b"truncated")
+        os.rename(broken, base / "2")
+        got = wait_for({"2": ("END", "DATA_LOSS"), "1": ("AVAILABLE", "OK")})
+        assert got == {"2": ("END", "DATA_LOSS"), "1": ("AVAILABLE", "OK")}
+        assert predict_rest(server, {"instances": [[0, 0]]}).json()["predictions"][0][
+            "version"] == 1
+        # Fixing the folder makes the poller try again.
+        shutil.rmtree(base / "2")
+        copy_version(built, 2, base)
+        assert wait_for({"2": ("AVAILABLE", "OK"), "1": ("END", "OK")}) == {
+            "2": ("AVAILABLE", "OK"), "1": ("END", "OK")}
+
+
 def test_models_config_polling_adds_and_removes_models(built, tmp_path):
     copy_version(built, 1, tmp_path / "a")
     copy_version(built, 2, tmp_path / "b")

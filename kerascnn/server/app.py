@@ -52,7 +52,8 @@ def serve(options: ServerOptions) -> None:
     cpus = os.cpu_count() or 1
     try:
         grpc_server, grpc_port = create_grpc_server(
-            core, f"{options.grpc_host}:{options.port}",
+            core,
+            f"{options.grpc_host}:{options.port}",
             max_workers=options.grpc_max_threads or max(8, 4 * cpus),
             max_receive_bytes=options.max_request_bytes,
         )
@@ -84,7 +85,9 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
         prometheus_path=options.prometheus_path(),
     )
     runner = web.AppRunner(
-        api.app, handle_signals=False, access_log=None,
+        api.app,
+        handle_signals=False,
+        access_log=None,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
     )
     await runner.setup()

@@ -83,9 +83,7 @@ class Batcher:
         if -1 in sizes:
             raise invalid("Batching session Run() input tensors must have at least one dimension")
         if len(sizes) != 1:
-            raise invalid(
-                "Batching session Run() input tensors must have equal 0th-dimension size"
-            )
+            raise invalid("Batching session Run() input tensors must have equal 0th-dimension size")
         size = sizes.pop()
         limit = self.options.max_batch_size
         if size > limit:
@@ -152,8 +150,10 @@ class Batcher:
             try:
                 self._process(batch)
             except BaseException as exc:  # never let a batch thread die
-                err = exc if isinstance(exc, ServingError) else ServingError(
-                    "INTERNAL", f"{type(exc).__name__}: {exc}"
+                err = (
+                    exc
+                    if isinstance(exc, ServingError)
+                    else ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
                 )
                 for task in batch.tasks:
                     task.error = err

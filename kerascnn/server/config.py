@@ -53,7 +53,10 @@ def _declare_messages():
         ("max_execution_batch_size", 9, ".google.protobuf.Int64Value"),
     ]:
         bp.field.add(
-            name=name, number=number, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
+            name=name,
+            number=number,
+            type=F.TYPE_MESSAGE,
+            label=F.LABEL_OPTIONAL,
             type_name=type_name,
         )
     bp.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
@@ -65,7 +68,10 @@ def _declare_messages():
     pc.field.add(name="path", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     mc = fdp.message_type.add(name="MonitoringConfig")
     mc.field.add(
-        name="prometheus_config", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
+        name="prometheus_config",
+        number=1,
+        type=F.TYPE_MESSAGE,
+        label=F.LABEL_OPTIONAL,
         type_name=".tensorflow.serving.PrometheusConfig",
     )
     pool = descriptor_pool.DescriptorPool()
@@ -146,8 +152,14 @@ class BatchingOptions:
             1000
         """
         opts = cls()
-        for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
-                     "num_batch_threads", "thread_pool_name", "enable_large_batch_splitting"):
+        for name in (
+            "max_batch_size",
+            "batch_timeout_micros",
+            "max_enqueued_batches",
+            "num_batch_threads",
+            "thread_pool_name",
+            "enable_large_batch_splitting",
+        ):
             if proto.HasField(name):
                 setattr(opts, name, getattr(proto, name).value)
         opts.allowed_batch_sizes = tuple(proto.allowed_batch_sizes)
@@ -274,7 +286,7 @@ def resolve_base_path(base_path: str, config_file: str | None) -> Path:
             return here.resolve()
         return (Path(config_file).resolve().parent / path).resolve()
     if not path.exists() and config_file and base_path.startswith("/models/"):
-        beside = Path(config_file).resolve().parent / "models" / base_path[len("/models/"):]
+        beside = Path(config_file).resolve().parent / "models" / base_path[len("/models/") :]
         if beside.exists():
             return beside
     return path

@@ -61,14 +61,16 @@ class _Base:
         except ServingError as err:
             status = err.code
             self.metrics.record_request(model_name, status, api=api, entrypoint="GRPC", micros=0)
-            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN),
-                          err.message)
+            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN), err.message)
         except Exception as exc:  # never a traceback on the wire, never a dead server
             status = "INTERNAL"
             self.metrics.record_request(model_name, status, api=api, entrypoint="GRPC", micros=0)
             context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
         self.metrics.record_request(
-            model_name, status, api=api, entrypoint="GRPC",
+            model_name,
+            status,
+            api=api,
+            entrypoint="GRPC",
             micros=(time.monotonic() - start) * 1e6,
         )
         return result
@@ -115,8 +117,8 @@ class PredictionServicer(_Base, prediction_service_pb2_grpc.PredictionServiceSer
                 result = servable.classify(request.model_spec.signature_name, request.input)
                 response = classification_pb2.ClassificationResponse(result=result)
                 response.model_spec.CopyFrom(
-                    model_spec_for(servable, request.model_spec.signature_name or
-                                   "serving_default"))
+                    model_spec_for(servable, request.model_spec.signature_name or "serving_default")
+                )
                 return response
 
         return self._run(context, "Classify", request.model_spec.name, run)
@@ -129,8 +131,8 @@ class PredictionServicer(_Base, prediction_service_pb2_grpc.PredictionServiceSer
                 result = servable.regress(request.model_spec.signature_name, request.input)
                 response = regression_pb2.RegressionResponse(result=result)
                 response.model_spec.CopyFrom(
-                    model_spec_for(servable, request.model_spec.signature_name or
-                                   "serving_default"))
+                    model_spec_for(servable, request.model_spec.signature_name or "serving_default")
+                )
                 return response
 
         return self._run(context, "Regress", request.model_spec.name, run)
@@ -174,8 +176,7 @@ class ModelServicer(_Base, model_service_pb2_grpc.ModelServiceServicer):
         except ServingError as err:
             response.status.error_code = CODE_NUMBER.get(err.code, 2)
             response.status.error_message = err.message
-            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN),
-                          err.message)
+            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN), err.message)
         except Exception as exc:
             context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
         return response
@@ -193,8 +194,9 @@ class _OneLineErrors(logging.Filter):
         return True
 
 
-def create_grpc_server(core: ServerCore, address: str, *, max_workers: int,
-                       max_receive_bytes: int) -> tuple[grpc.Server, int]:
+def create_grpc_server(
+    core: ServerCore, address: str, *, max_workers: int, max_receive_bytes: int
+) -> tuple[grpc.Server, int]:
     """Build (not start) the gRPC server; returns it and the bound port."""
     logging.getLogger("grpc._common").addFilter(_OneLineErrors())
     server = grpc.server(
@@ -216,6 +218,8 @@ def create_grpc_server(core: ServerCore, address: str, *, max_workers: int,
 
 
 __all__ = [
-    "PredictionServicer", "ModelServicer", "create_grpc_server",
+    "PredictionServicer",
+    "ModelServicer",
+    "create_grpc_server",
     "get_model_status_pb2",
 ]

@@ -82,8 +82,14 @@ _WS = re.compile(rb"[ \t\n\r]*")
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _PLAIN_STRING = re.compile(rb'[^"\\\x00-\x1f]*')
 _ESCAPES = {
-    ord('"'): b'"', ord("\\"): b"\\", ord("/"): b"/", ord("b"): b"\b",
-    ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
+    ord('"'): b'"',
+    ord("\\"): b"\\",
+    ord("/"): b"/",
+    ord("b"): b"\b",
+    ord("f"): b"\f",
+    ord("n"): b"\n",
+    ord("r"): b"\r",
+    ord("t"): b"\t",
 }
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 
@@ -216,7 +222,10 @@ def _fast(data: bytes):
         return None  # Python keeps lone surrogates that RapidJSON refuses
     try:
         return json.loads(
-            data.decode("utf-8"), object_pairs_hook=_pairs, parse_int=_int, parse_float=_float,
+            data.decode("utf-8"),
+            object_pairs_hook=_pairs,
+            parse_int=_int,
+            parse_float=_float,
             parse_constant=_CONSTANTS.__getitem__,
         )
     except (ValueError, RecursionError, UnicodeDecodeError):

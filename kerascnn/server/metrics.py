@@ -71,50 +71,60 @@ class Metrics:
         self._buckets: dict[str, list[float]] = {}
         self._declare_counter(
             ":tensorflow:serving:request_count",
-            "The total number of requests.", ("model_name", "status"),
+            "The total number of requests.",
+            ("model_name", "status"),
         )
         self._declare_histogram(
             ":tensorflow:serving:request_latency",
             "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-            ("model_name", "API", "entrypoint"), LATENCY_BUCKETS,
+            ("model_name", "API", "entrypoint"),
+            LATENCY_BUCKETS,
         )
         self._declare_histogram(
             ":tensorflow:serving:runtime_latency",
             "Distribution of wall time (in microseconds) for Tensorflow runtime.",
-            ("model_name", "API", "runtime"), LATENCY_BUCKETS,
+            ("model_name", "API", "runtime"),
+            LATENCY_BUCKETS,
         )
         self._declare_histogram(
             ":tensorflow:serving:batching_session:input_batch_size",
             "Tracks the batch size distribution on the inputs by model_name (if available).",
-            ("model_name",), SIZE_BUCKETS,
+            ("model_name",),
+            SIZE_BUCKETS,
         )
         self._declare_histogram(
             ":tensorflow:serving:batching_session:processed_batch_size",
             "Tracks the batch size distribution on processing by model_name (if available).",
-            ("model_name",), SIZE_BUCKETS,
+            ("model_name",),
+            SIZE_BUCKETS,
         )
         self._declare_histogram(
             ":tensorflow:serving:batching_session:padding_size",
             "Tracks the padding size distribution on batches by model_name (if available).",
-            ("model_name", "execution_batch_size"), SIZE_BUCKETS,
+            ("model_name", "execution_batch_size"),
+            SIZE_BUCKETS,
         )
         self._declare_histogram(
             ":tensorflow:serving:batching_session:queuing_latency",
             "Distribution of wall time spent (in microseconds) in queuing",
-            ("thread_pool_name",), QUEUING_BUCKETS,
+            ("thread_pool_name",),
+            QUEUING_BUCKETS,
         )
         self._declare_counter(
             ":tensorflow:serving:batching_session:wrapped_run_count",
-            "Total count of run calls on the wrapped session", (),
+            "Total count of run calls on the wrapped session",
+            (),
         )
         self._declare_histogram(
             ":tensorflow:serving:model_warmup_latency",
             "Distribution of wall time (in microseconds) for warming up the model.",
-            ("model_path",), LATENCY_BUCKETS,
+            ("model_path",),
+            LATENCY_BUCKETS,
         )
         self._declare_counter(
             ":tensorflow:serving:model_warmup_records_read",
-            "The total number of warmup records read.", ("model_path",),
+            "The total number of warmup records read.",
+            ("model_path",),
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -147,8 +157,9 @@ class Metrics:
         """One finished request: count by status; latency only for OK (as TF Serving)."""
         self.inc(":tensorflow:serving:request_count", (model_name, status))
         if status == "OK":
-            self.observe(":tensorflow:serving:request_latency", (model_name, api, entrypoint),
-                         micros)
+            self.observe(
+                ":tensorflow:serving:request_latency", (model_name, api, entrypoint), micros
+            )
 
     def record_runtime(self, model_name, api, micros):
         self.observe(":tensorflow:serving:runtime_latency", (model_name, api, "TF1"), micros)
@@ -162,7 +173,8 @@ class Metrics:
         )
         self.observe(
             ":tensorflow:serving:batching_session:padding_size",
-            (model_name, str(processed)), padding,
+            (model_name, str(processed)),
+            padding,
         )
         self.inc(":tensorflow:serving:batching_session:wrapped_run_count")
 

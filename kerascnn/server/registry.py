@@ -122,8 +122,9 @@ class Servable:
         start = time.monotonic()
         try:
             tensors = {
-                alias: tf.convert_to_tensor(value, dtype=tf.dtypes.as_dtype(
-                    sig.proto.inputs[alias].dtype))
+                alias: tf.convert_to_tensor(
+                    value, dtype=tf.dtypes.as_dtype(sig.proto.inputs[alias].dtype)
+                )
                 for alias, value in inputs.items()
             }
             result = sig.fn(**tensors)
@@ -141,8 +142,10 @@ class Servable:
             batcher = self._batchers.get(sig.name)
             if batcher is None:
                 batcher = Batcher(
-                    lambda arrays, sig=sig: self._call(sig, arrays), self._batching,
-                    metrics=self.metrics, label=self.name,
+                    lambda arrays, sig=sig: self._call(sig, arrays),
+                    self._batching,
+                    metrics=self.metrics,
+                    label=self.name,
                 )
                 self._batchers[sig.name] = batcher
             return batcher
@@ -164,9 +167,7 @@ class Servable:
         name = signature_name or "serving_default"
         sig = self.signatures.get(name)
         if sig is None:
-            raise ServingError(
-                "FAILED_PRECONDITION", f'Serving signature key "{name}" not found.'
-            )
+            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
         proto = sig.proto
         if proto.method_name not in ("", PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
             raise ServingError(
@@ -242,7 +243,7 @@ class Servable:
                 raise invalid(f"No classification inputs found in SignatureDef: {debug}")
             if "classes" not in proto.outputs and "scores" not in proto.outputs:
                 raise invalid(
-                    'Expected classification signature outputs to contain at least one of '
+                    "Expected classification signature outputs to contain at least one of "
                     f'"classes" or "scores". Signature was: {debug}'
                 )
         else:
@@ -286,8 +287,13 @@ class Servable:
         result = classification_pb2.ClassificationResult()
         for i in range(n):
             row = result.classifications.add()
-            k = (scores.shape[1] if scores is not None and scores.ndim > 1
-                 else classes.shape[1] if classes is not None and classes.ndim > 1 else 1)
+            k = (
+                scores.shape[1]
+                if scores is not None and scores.ndim > 1
+                else classes.shape[1]
+                if classes is not None and classes.ndim > 1
+                else 1
+            )
             for j in range(k):
                 cls = row.classes.add()
                 if classes is not None:
@@ -329,8 +335,7 @@ class Servable:
             count += 1
             if count > MAX_WARMUP_RECORDS:
                 raise invalid(
-                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at "
-                    f"{path}"
+                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
                 )
             record = prediction_log_pb2.PredictionLog.FromString(raw)
             for _ in range(max(1, iterations)):
@@ -413,6 +418,8 @@ def _read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
         saved = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
     except OSError as exc:
         raise ServingError("NOT_FOUND", f"Could not find SavedModel .pb at {pb}: {exc}") from None
+    except Exception:  # protobuf's DecodeError: TensorFlow's loader calls this data loss
+        raise ServingError("DATA_LOSS", f"Can't parse {pb} as binary proto") from None
     for meta in saved.meta_graphs:
         if "serve" in meta.meta_info_def.tags:
             return meta
@@ -434,7 +441,7 @@ class Model:
     config: model_server_config_pb2.ModelConfig
     base_path: Path
     versions: dict[int, VersionState] = field(default_factory=dict)
-    failed: set = field(default_factory=set)
+    failed: dict = field(default_factory=dict)  # version -> folder stamp when it failed
     removed: bool = False
 
     def aspired(self, on_disk: list[int]) -> list[int]:
@@ -445,13 +452,25 @@ class Model:
         if which == "specific":
             return sorted(set(on_disk) & set(policy.specific.versions))
         n = policy.latest.num_versions if which == "latest" else 1
-        return sorted(on_disk)[-max(n, 1):] if on_disk else []
+        return sorted(on_disk)[-max(n, 1) :] if on_disk else []
 
     def available(self) -> dict[int, Servable]:
         return {
-            v: s.servable for v, s in self.versions.items()
+            v: s.servable
+            for v, s in self.versions.items()
             if s.state == State.AVAILABLE and s.servable is not None
         }
+
+
+def _stamp(path: Path):
+    """Modification times of a version folder and its saved_model.pb."""
+    stamps = []
+    for p in (path, path / "saved_model.pb", path / "variables"):
+        try:
+            stamps.append(p.stat().st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
 
 
 def list_versions(base_path: Path) -> list[int]:
@@ -624,19 +643,27 @@ class ServerCore:
         if not aspired and not model.versions:
             log.warning(
                 "No versions of servable %s found under base path %s",
-                model.config.name, model.base_path,
+                model.config.name,
+                model.base_path,
             )
         for version in sorted(aspired, reverse=True):
             state = model.versions.get(version)
             if state is not None and state.state in (State.AVAILABLE, State.LOADING):
                 continue
-            if (version, "failed") in model.failed:
-                continue
+            if model.failed.get(version) == _stamp(model.base_path / str(version)):
+                continue  # retried only once the folder changes (a copy finished, a fix)
             self._load(model, version)
-        # Availability-preserving: unload only after the new versions are up.
-        for version, state in list(model.versions.items()):
-            if version not in aspired and state.state == State.AVAILABLE:
-                self._unload(model, version)
+        # TF Serving's AvailabilityPreservingPolicy: drop an unaspired version (lowest first)
+        # only when an aspired one serves, none is aspired, or another unaspired one serves;
+        # so a new version that fails to load leaves the old one serving.
+        while True:
+            serving = {v for v, st in model.versions.items() if st.state == State.AVAILABLE}
+            unaspired = sorted(serving - set(aspired))
+            if not unaspired:
+                break
+            if aspired and not (serving & set(aspired)) and len(unaspired) < 2:
+                break
+            self._unload(model, unaspired[0])
 
     def _load(self, model: Model, version: int):
         name = model.config.name
@@ -645,8 +672,7 @@ class ServerCore:
         path = model.base_path / str(version)
         log.info("Loading servable: {name: %s version: %d} from %s", name, version, path)
         try:
-            servable = Servable(name, version, path, batching=self.batching,
-                                metrics=self.metrics)
+            servable = Servable(name, version, path, batching=self.batching, metrics=self.metrics)
             if self.options.enable_model_warmup:
                 servable.warmup(self.options.num_request_iterations_for_warmup)
         except Exception as exc:
@@ -655,7 +681,7 @@ class ServerCore:
                 state.state = State.END
                 state.error_code = err.code if err.code != "OK" else "UNKNOWN"
                 state.error_message = err.message
-            model.failed.add((version, "failed"))
+            model.failed[version] = _stamp(path)
             log.error("Loading servable %s version %d failed: %s", name, version, err.message)
             return
         with self._lock:
@@ -683,7 +709,8 @@ class ServerCore:
         while time.monotonic() < deadline:
             with self._lock:
                 busy = any(
-                    s.state == State.LOADING for m in self.models.values()
+                    s.state == State.LOADING
+                    for m in self.models.values()
                     for s in m.versions.values()
                 )
             if not busy:
@@ -743,9 +770,7 @@ class ServerCore:
             versions = dict(model.versions) if model is not None else {}
         if version is not None:
             if version not in versions:
-                raise ServingError(
-                    "NOT_FOUND", f"Could not find version {version} of model {name}"
-                )
+                raise ServingError("NOT_FOUND", f"Could not find version {version} of model {name}")
             chosen = [version]
         else:
             if not versions:

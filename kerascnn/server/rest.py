@@ -47,8 +47,15 @@ def _decode(text: str) -> str:
 class RestApi:
     """The aiohttp application for one ServerCore."""
 
-    def __init__(self, core: ServerCore, *, timeout_ms: int, max_request_bytes: int,
-                 num_threads: int, prometheus_path: str | None):
+    def __init__(
+        self,
+        core: ServerCore,
+        *,
+        timeout_ms: int,
+        max_request_bytes: int,
+        num_threads: int,
+        prometheus_path: str | None,
+    ):
         self.core = core
         self.metrics = core.metrics
         self.timeout = timeout_ms / 1000 if timeout_ms and timeout_ms > 0 else None
@@ -76,8 +83,9 @@ class RestApi:
             if method == "OPTIONS":
                 if re.search(r"https?://", request.headers.get("Origin", "")):
                     return web.Response(status=200, headers=JSON_HEADERS)
-                raise ServingError("FAILED_PRECONDITION",
-                                   "Origin header is missing in CORS preflight")
+                raise ServingError(
+                    "FAILED_PRECONDITION", "Origin header is missing in CORS preflight"
+                )
             body = await self._read_body(request)
             model_name, api, call = self._route(method, path, body)
             loop = asyncio.get_running_loop()
@@ -91,7 +99,8 @@ class RestApi:
         except ServingError as err:
             status = err.code
             response = web.Response(
-                status=err.http_status, body=tensors.error_to_json(err.message),
+                status=err.http_status,
+                body=tensors.error_to_json(err.message),
                 headers=JSON_HEADERS,
             )
         except web.HTTPRequestEntityTooLarge:
@@ -100,11 +109,15 @@ class RestApi:
         except Exception as exc:  # never a traceback to the client, never a dead server
             status = "INTERNAL"
             response = web.Response(
-                status=500, body=tensors.error_to_json(f"{type(exc).__name__}: {exc}"),
+                status=500,
+                body=tensors.error_to_json(f"{type(exc).__name__}: {exc}"),
                 headers=JSON_HEADERS,
             )
         self.metrics.record_request(
-            model_name, status, api=api, entrypoint="REST",
+            model_name,
+            status,
+            api=api,
+            entrypoint="REST",
             micros=(time.monotonic() - start) * 1e6,
         )
         return response
@@ -122,9 +135,7 @@ class RestApi:
     async def _read_body(self, request: web.Request) -> bytes:
         length = request.content_length
         if length is not None and length > self.max_request_bytes:
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=self.max_request_bytes, actual_size=length
-            )
+            raise web.HTTPRequestEntityTooLarge(max_size=self.max_request_bytes, actual_size=length)
         if not request.can_read_body:
             return b""
         return await request.read()  # aiohttp stops at client_max_size while streaming
@@ -157,17 +168,24 @@ class RestApi:
                 raise invalid(f"Failed to convert version: {version} to numeric.") from None
         label = _decode(label) if label else None
         if version_num is not None and label is not None:  # unreachable by the regex
-            raise invalid(f"Both model version ({version_num}) and model version label "
-                          f"({label}) cannot be supplied.")
+            raise invalid(
+                f"Both model version ({version_num}) and model version label "
+                f"({label}) cannot be supplied."
+            )
         handlers = {
-            "predict": self._predict, "classify": self._classify, "regress": self._regress,
-            "metadata": self._metadata, "status": self._status,
+            "predict": self._predict,
+            "classify": self._classify,
+            "regress": self._regress,
+            "metadata": self._metadata,
+            "status": self._status,
         }
         handler = handlers[verb]
         if verb in ("metadata", "status") and not name:
             raise invalid("Missing model name in request.")
-        return name, (verb if method == "POST" else ""), (
-            lambda: handler(name, version_num, label, body)
+        return (
+            name,
+            (verb if method == "POST" else ""),
+            (lambda: handler(name, version_num, label, body)),
         )
 
     # -- handlers (run on the thread pool) -----------------------------------------------
@@ -224,8 +242,8 @@ class RestApi:
             spec = {"name": servable.name, "signature_name": "", "version": str(servable.version)}
             sdm = servable.signature_def_map()
         text = (
-            "{\n\"model_spec\":" + json.dumps(spec, indent=1) + ",\n\"metadata\": {"
-            "\"signature_def\": " + _proto_json(sdm, preserve=True) + "}\n}\n"
+            '{\n"model_spec":' + json.dumps(spec, indent=1) + ',\n"metadata": {'
+            '"signature_def": ' + _proto_json(sdm, preserve=True) + "}\n}\n"
         )
         return text.encode()
 

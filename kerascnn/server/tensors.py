@@ -37,26 +37,48 @@ from kerascnn.server.status import ServingError, invalid
 
 # DataTypeString names TF Serving puts in its messages.
 DTYPE_NAME = {
-    types_pb2.DT_FLOAT: "float", types_pb2.DT_DOUBLE: "double", types_pb2.DT_INT32: "int32",
-    types_pb2.DT_UINT8: "uint8", types_pb2.DT_INT16: "int16", types_pb2.DT_INT8: "int8",
-    types_pb2.DT_STRING: "string", types_pb2.DT_COMPLEX64: "complex64",
-    types_pb2.DT_INT64: "int64", types_pb2.DT_BOOL: "bool", types_pb2.DT_BFLOAT16: "bfloat16",
-    types_pb2.DT_UINT16: "uint16", types_pb2.DT_COMPLEX128: "complex128",
-    types_pb2.DT_HALF: "half", types_pb2.DT_UINT32: "uint32", types_pb2.DT_UINT64: "uint64",
+    types_pb2.DT_FLOAT: "float",
+    types_pb2.DT_DOUBLE: "double",
+    types_pb2.DT_INT32: "int32",
+    types_pb2.DT_UINT8: "uint8",
+    types_pb2.DT_INT16: "int16",
+    types_pb2.DT_INT8: "int8",
+    types_pb2.DT_STRING: "string",
+    types_pb2.DT_COMPLEX64: "complex64",
+    types_pb2.DT_INT64: "int64",
+    types_pb2.DT_BOOL: "bool",
+    types_pb2.DT_BFLOAT16: "bfloat16",
+    types_pb2.DT_UINT16: "uint16",
+    types_pb2.DT_COMPLEX128: "complex128",
+    types_pb2.DT_HALF: "half",
+    types_pb2.DT_UINT32: "uint32",
+    types_pb2.DT_UINT64: "uint64",
 }
 NUMPY_DTYPE = {
-    types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64,
-    types_pb2.DT_INT32: np.int32, types_pb2.DT_UINT8: np.uint8, types_pb2.DT_INT16: np.int16,
-    types_pb2.DT_INT8: np.int8, types_pb2.DT_STRING: object, types_pb2.DT_INT64: np.int64,
-    types_pb2.DT_BOOL: np.bool_, types_pb2.DT_UINT16: np.uint16, types_pb2.DT_HALF: np.float16,
-    types_pb2.DT_UINT32: np.uint32, types_pb2.DT_UINT64: np.uint64,
+    types_pb2.DT_FLOAT: np.float32,
+    types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_INT32: np.int32,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_STRING: object,
+    types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_BOOL: np.bool_,
+    types_pb2.DT_UINT16: np.uint16,
+    types_pb2.DT_HALF: np.float16,
+    types_pb2.DT_UINT32: np.uint32,
+    types_pb2.DT_UINT64: np.uint64,
 }
 MAX_RANK = 254  # TensorShape::MaxDimensions()
 _INT32 = (-(2**31), 2**31 - 1)
 _RANGES = {
-    types_pb2.DT_INT32: _INT32, types_pb2.DT_INT16: _INT32, types_pb2.DT_INT8: _INT32,
-    types_pb2.DT_UINT8: _INT32, types_pb2.DT_INT64: (-(2**63), 2**63 - 1),
-    types_pb2.DT_UINT32: (0, 2**32 - 1), types_pb2.DT_UINT64: (0, 2**64 - 1),
+    types_pb2.DT_INT32: _INT32,
+    types_pb2.DT_INT16: _INT32,
+    types_pb2.DT_INT8: _INT32,
+    types_pb2.DT_UINT8: _INT32,
+    types_pb2.DT_INT64: (-(2**63), 2**63 - 1),
+    types_pb2.DT_UINT32: (0, 2**32 - 1),
+    types_pb2.DT_UINT64: (0, 2**64 - 1),
 }
 _FLOATS = (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE)
 
@@ -84,19 +106,13 @@ def _type_error(value, dtype) -> ServingError:
 
 def is_b64_object(value) -> bool:
     """``{"b64": "<string>"}`` and nothing else."""
-    return (
-        isinstance(value, JsonObject)
-        and len(value) == 1
-        and is_string(value.get("b64"))
-    )
+    return isinstance(value, JsonObject) and len(value) == 1 and is_string(value.get("b64"))
 
 
 def decode_b64_object(value) -> bytes:
     """Decode ``{"b64": ...}`` with absl's rules: standard alphabet, padding optional."""
     if not is_b64_object(value):
-        raise invalid(
-            f"JSON Value: {debug_string(value)} not formatted correctly for base64 data"
-        )
+        raise invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
     text = as_bytes(value.get("b64"))
     try:
         if len(text) % 4 == 1:
@@ -330,9 +346,7 @@ def _from_instances(instances: list, input_dtypes: dict[str, int]):
                 )
         else:
             if is_element_object(elem):
-                raise invalid(
-                    f"Expecting value/list but got object at item {index} of input list"
-                )
+                raise invalid(f"Expecting value/list but got object at item {index} of input list")
             try:
                 add(elem, next(iter(input_dtypes)), index)
             except ServingError as exc:
@@ -498,7 +512,9 @@ def predict_response_to_json(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
         n = names[0]
         return b'{\n    "outputs": ' + _whole(outputs[n], is_bytes_output(n, outputs[n])) + b"\n}"
     fields = b",\n".join(
-        b"        " + escape_string(n.encode()) + b": "
+        b"        "
+        + escape_string(n.encode())
+        + b": "
         + _whole(outputs[n], is_bytes_output(n, outputs[n]))
         for n in names
     )
@@ -574,12 +590,12 @@ def _kind_error(name, feature):
 
 
 def _add_feature_value(val, name, feature):
-    if val is NULL or isinstance(val, list) or (
-        isinstance(val, JsonObject) and not is_b64_object(val)
+    if (
+        val is NULL
+        or isinstance(val, list)
+        or (isinstance(val, JsonObject) and not is_b64_object(val))
     ):
-        raise invalid(
-            f"Feature: {name} has element with unexpected JSON type: {type_name(val)}"
-        )
+        raise invalid(f"Feature: {name} has element with unexpected JSON type: {type_name(val)}")
     if val is True or val is False:
         if not _kind_ok(feature, "int64_list"):
             raise _kind_error(name, feature)
@@ -611,8 +627,11 @@ def classification_result_to_json(result) -> bytes:
     rows = []
     for classifications in result.classifications:
         pairs = [
-            b"[" + escape_string(c.label.encode()) + b", "
-            + _format_values(np.array([c.score], np.float32), False)[0] + b"]"
+            b"["
+            + escape_string(c.label.encode())
+            + b", "
+            + _format_values(np.array([c.score], np.float32), False)[0]
+            + b"]"
             for c in classifications.classes
         ]
         rows.append(b"[" + b", ".join(pairs) + b"]")
@@ -677,8 +696,10 @@ def array_to_proto(arr: np.ndarray, dtype: int | None = None) -> tensor_pb2.Tens
         proto.half_val.extend(flat.view(np.uint16).tolist())
     elif kind in (np.int32, np.int16, np.int8, np.uint8, np.uint16):
         proto.dtype = {
-            np.dtype(np.int32): types_pb2.DT_INT32, np.dtype(np.int16): types_pb2.DT_INT16,
-            np.dtype(np.int8): types_pb2.DT_INT8, np.dtype(np.uint8): types_pb2.DT_UINT8,
+            np.dtype(np.int32): types_pb2.DT_INT32,
+            np.dtype(np.int16): types_pb2.DT_INT16,
+            np.dtype(np.int8): types_pb2.DT_INT8,
+            np.dtype(np.uint8): types_pb2.DT_UINT8,
             np.dtype(np.uint16): types_pb2.DT_UINT16,
         }[kind]
         proto.int_val.extend(flat.tolist())
