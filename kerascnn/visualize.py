@@ -95,7 +95,6 @@ def sample_image_path(name: str) -> Path:
     return folder / f"{stem}.jpg"
 
 
-
 def load_image(image) -> np.ndarray:
     """Read an image into a ``uint8 [H, W, C]`` array (C = 1 for grayscale, else 3 RGB).
 
@@ -108,7 +107,7 @@ def load_image(image) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, str) and image.startswith(SAMPLE_PREFIX):
-        image = sample_image_path(image[len(SAMPLE_PREFIX):])
+        image = sample_image_path(image[len(SAMPLE_PREFIX) :])
     if isinstance(image, np.ndarray):
         array = image
     else:
@@ -202,8 +201,13 @@ def _four_d_layers(model):
 def _is_conv(layer) -> bool:
     import keras
 
-    return isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D |
-                      keras.layers.SeparableConv2D | keras.layers.Conv1D)
+    return isinstance(
+        layer,
+        keras.layers.Conv2D
+        | keras.layers.DepthwiseConv2D
+        | keras.layers.SeparableConv2D
+        | keras.layers.Conv1D,
+    )
 
 
 def _find_layer(model, layer, candidates, kind: str):
@@ -262,8 +266,12 @@ def _figure(rows: int, cols: int, title: str, tile_px: int = TILE_PX, tile_heigh
         rows, cols, figsize=(width / DPI, height / DPI), dpi=DPI, squeeze=False
     )
     fig.subplots_adjust(
-        left=0.01, right=0.99, bottom=0.01, top=1 - (HEADER_PX - 6) / height,
-        wspace=0.08, hspace=0.3,
+        left=0.01,
+        right=0.99,
+        bottom=0.01,
+        top=1 - (HEADER_PX - 6) / height,
+        wspace=0.08,
+        hspace=0.3,
     )
     # ~7 px per character at 9 pt: wrap long titles onto a second line within the header.
     wrapped = "\n".join(textwrap.wrap(title, max(30, width // 7))[:2])
@@ -331,10 +339,15 @@ def plot_filters(model, layer=None, *, out=None, max_filters: int = MAX_TILES) -
     colour = in_channels == 3
     title = (
         f"{model.name} / {chosen.name}: {count} filters of {kernel.shape[0]}x{kernel.shape[1]}"
-        f"x{in_channels}" + ("" if shown == count else f" (first {shown})")
-        + ("  (RGB, each filter min-max scaled)" if colour else
-           f"  (mean over {in_channels} input channels; red +, blue -)"
-           if in_channels > 1 else "  (red +, blue -)")
+        f"x{in_channels}"
+        + ("" if shown == count else f" (first {shown})")
+        + (
+            "  (RGB, each filter min-max scaled)"
+            if colour
+            else f"  (mean over {in_channels} input channels; red +, blue -)"
+            if in_channels > 1
+            else "  (red +, blue -)"
+        )
     )
     fig, axes = _figure(rows, cols, title)
     tiles = []
@@ -355,8 +368,12 @@ def plot_filters(model, layer=None, *, out=None, max_filters: int = MAX_TILES) -
         tiles.append(tile)
     path = _out_path(out, f"filters_{chosen.name}.png")
     _save(fig, path)
-    return Picture(path, (rows, cols), title, {"layer": chosen.name, "kernel": kernel,
-                                              "tiles": np.stack(tiles)})
+    return Picture(
+        path,
+        (rows, cols),
+        title,
+        {"layer": chosen.name, "kernel": kernel, "tiles": np.stack(tiles)},
+    )
 
 
 # ----------------------------------------------------------------------------- feature maps
@@ -455,8 +472,15 @@ def plot_feature_maps(model, image, layer=None, *, out=None, max_maps: int = MAX
         folder.mkdir(parents=True, exist_ok=True)
         stages = stage_layers(model)
         return [
-            _feature_sheet(model, raw, stage, folder / f"features_{i}_{stage.name}.png",
-                           max_maps, fields, f"{i}/{len(stages)}: ")
+            _feature_sheet(
+                model,
+                raw,
+                stage,
+                folder / f"features_{i}_{stage.name}.png",
+                max_maps,
+                fields,
+                f"{i}/{len(stages)}: ",
+            )
             for i, stage in enumerate(stages, start=1)
         ]
     if layer is None:
@@ -464,8 +488,9 @@ def plot_feature_maps(model, image, layer=None, *, out=None, max_maps: int = MAX
         chosen = convs[0] if convs else candidates[0]
     else:
         chosen = _find_layer(model, layer, candidates, "layer with a 2-D feature map")
-    return _feature_sheet(model, raw, chosen, _out_path(out, f"features_{chosen.name}.png"),
-                          max_maps, fields, "")
+    return _feature_sheet(
+        model, raw, chosen, _out_path(out, f"features_{chosen.name}.png"), max_maps, fields, ""
+    )
 
 
 def _feature_sheet(model, raw, layer, path, max_maps, fields, prefix) -> Picture:
@@ -480,8 +505,9 @@ def _feature_sheet(model, raw, layer, path, max_maps, fields, prefix) -> Picture
     if rf and rf[1] is not None:
         rf_text += f" (jump {_fmt_rf(rf[1])})"
     shape = "x".join(str(d) for d in maps.shape)
-    title = (f"{prefix}{model.name} / {layer.name}: output {shape}{rf_text}"
-             + ("" if shown == channels else f"; first {shown} of {channels} maps"))
+    title = f"{prefix}{model.name} / {layer.name}: output {shape}{rf_text}" + (
+        "" if shown == channels else f"; first {shown} of {channels} maps"
+    )
     tile_height = _tile_height(TILE_PX, *maps.shape[:2])
     fig, axes = _figure(rows, cols, title, TILE_PX, tile_height)
     for i, ax in enumerate(axes.flat):
@@ -492,25 +518,37 @@ def _feature_sheet(model, raw, layer, path, max_maps, fields, prefix) -> Picture
         ax.set_title(str(i), fontsize=7, pad=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     _save(fig, path)
-    return Picture(path, (rows, cols), title, {
-        "layer": layer.name, "maps": maps,
-        "receptive_field": rf[0] if rf else None, "jump": rf[1] if rf else None,
-    }, TILE_PX, tile_height)
+    return Picture(
+        path,
+        (rows, cols),
+        title,
+        {
+            "layer": layer.name,
+            "maps": maps,
+            "receptive_field": rf[0] if rf else None,
+            "jump": rf[1] if rf else None,
+        },
+        TILE_PX,
+        tile_height,
+    )
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
 
 
 def _last_conv_layer(model):
-    """The last layer whose output is a 2-D feature map, preferring real conv layers' blocks.
+    """The layer Grad-CAM explains: the output of the last conv that still has a spatial map.
 
-    Grad-CAM wants the last spatial map before pooling/flatten; that is the last 4-D output
-    (often the activation right after the last conv).
+    That is the last conv with more than 1x1 outputs (LeNet-5's C5 is a conv with a 1x1 map:
+    nothing to localise), followed through the layers that keep its resolution (BN,
+    activation, residual add) up to the pooling that would coarsen it.
     """
     four_d = _four_d_layers(model)
     convs = [i for i, lyr in enumerate(four_d) if _is_conv(lyr)]
     if not convs:
         raise UsageError(f"model {model.name!r} has no conv layer for Grad-CAM")
+    spatial = [i for i in convs if math.prod(d or 2 for d in four_d[i].output.shape[1:3]) > 1]
+    convs = spatial or convs
     # After the last conv, later 4-D layers (BN, activation, add) still carry its map at the
     # same resolution; pooling would coarsen it, so stop at the resolution change.
     index = convs[-1]
@@ -530,16 +568,19 @@ def _logits_tensor(model):
 
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
-    is_softmax = activation is keras.activations.softmax or getattr(
-        activation, "__name__", "") == "softmax"
+    is_softmax = (
+        activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+    )
     if isinstance(last, keras.layers.Softmax) or (
         isinstance(last, keras.layers.Activation) and is_softmax
     ):
         return last.input, lambda t: t
     if isinstance(last, keras.layers.Dense) and is_softmax:
+
         def finish(t):
             scores = keras.ops.matmul(t, last.kernel)
             return scores + last.bias if last.use_bias else scores
+
         return last.input, finish
     return model.outputs[0], lambda t: t
 
@@ -564,12 +605,16 @@ def gradcam(model, image, class_index: int | None = None, layer=None) -> dict:
     model, _ = _resolve_model(model)
     raw = load_image(image)
     model = _concrete(model, raw)
-    target = _last_conv_layer(model) if layer is None else _find_layer(
-        model, layer, _four_d_layers(model), "layer with a 2-D feature map")
+    target = (
+        _last_conv_layer(model)
+        if layer is None
+        else _find_layer(model, layer, _four_d_layers(model), "layer with a 2-D feature map")
+    )
     if len(model.outputs[0].shape) != 2:
         raise UsageError(
             f"Grad-CAM needs a classifier (output [batch, classes]); {model.name!r} outputs "
-            f"{tuple(model.outputs[0].shape)[1:]} (built with include_top=False?)")
+            f"{tuple(model.outputs[0].shape)[1:]} (built with include_top=False?)"
+        )
     score_input, finish = _logits_tensor(model)
     probe = _probe(model, [target.output, score_input, model.outputs[0]])
     x = tf.convert_to_tensor(_model_input(model, raw))
@@ -581,7 +626,9 @@ def gradcam(model, image, class_index: int | None = None, layer=None) -> dict:
         if class_index is None:
             class_index = int(tf.argmax(probabilities[0]))
         elif not 0 <= class_index < num_classes:
-            raise UsageError(f"class {class_index} out of range: the model has {num_classes} classes")
+            raise UsageError(
+                f"class {class_index} out of range: the model has {num_classes} classes"
+            )
         score = scores[:, class_index]
     grads = tape.gradient(score, maps)
     if grads is None:
@@ -630,8 +677,7 @@ def plot_gradcam(model, image, class_index=None, *, layer=None, out=None) -> Pic
     index = result["class_index"]
     name = class_names[index] if class_names and index < len(class_names) else str(index)
     prob = float(result["probabilities"][index])
-    title = (f"Grad-CAM {model.name} at {result['layer']}: class {name!r} "
-             f"(p={prob:.2f})")
+    title = f"Grad-CAM {model.name} at {result['layer']}: class {name!r} (p={prob:.2f})"
     tile_height = _tile_height(TILE_PX, *raw.shape[:2])
     fig, axes = _figure(1, 3, title, TILE_PX, tile_height)
     shown = raw[..., 0] if raw.shape[-1] == 1 else raw
@@ -685,7 +731,9 @@ def apply_kernel(plane: np.ndarray, kernel: np.ndarray, padding: str = "reflect"
     kernel = np.asarray(kernel, dtype="float32")
     plane = np.asarray(plane, dtype="float32")
     if plane.ndim != 2 or kernel.ndim != 2:
-        raise UsageError(f"apply_kernel wants a 2-D plane and a 2-D kernel, got {plane.shape}, {kernel.shape}")
+        raise UsageError(
+            f"apply_kernel wants a 2-D plane and a 2-D kernel, got {plane.shape}, {kernel.shape}"
+        )
     conv_padding = "same" if padding == "same" else "valid"
     if padding == "reflect":
         kh, kw = kernel.shape
@@ -701,7 +749,7 @@ def apply_kernel(plane: np.ndarray, kernel: np.ndarray, padding: str = "reflect"
 def _luma(image: np.ndarray) -> np.ndarray:
     if image.shape[-1] == 1:
         return image[..., 0].astype("float32")
-    return (image[..., :3].astype("float32") @ np.array([0.299, 0.587, 0.114], "float32"))
+    return image[..., :3].astype("float32") @ np.array([0.299, 0.587, 0.114], "float32")
 
 
 def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -735,8 +783,10 @@ def plot_classic_kernels(
     gray = _luma(raw)
     outputs = {name: apply_kernel(gray, k, padding) for name, k in CLASSIC_KERNELS.items()}
     height, width = gray.shape
-    title = ("Classic kernels applied with a Keras Conv2D (cross-correlation, as DL libraries "
-             f"compute it; {padding} padding) to a {width}x{height} image")
+    title = (
+        "Classic kernels applied with a Keras Conv2D (cross-correlation, as DL libraries "
+        f"compute it; {padding} padding) to a {width}x{height} image"
+    )
     tile_height = _tile_height(tile_px, *gray.shape)
     fig, axes = _figure(2, 4, title, tile_px, tile_height)
     axes[0, 0].imshow(raw[..., 0] if raw.shape[-1] == 1 else raw, cmap="gray")
@@ -811,8 +861,9 @@ def padding_cases(size: int = 5, kernel_size: int = 3) -> list[PaddingCase]:
         before, after = padding_amounts(size, kernel_size, padding, stride, dilation)
         # circular/reflect pad by the same amounts as "same": the size arithmetic is identical.
         formula_padding = "valid" if padding == "valid" else "same"
-        output = conv_output_size(size, kernel_size, stride=stride, padding=formula_padding,
-                                  dilation=dilation)
+        output = conv_output_size(
+            size, kernel_size, stride=stride, padding=formula_padding, dilation=dilation
+        )
         cases.append(PaddingCase(label, padding, stride, dilation, before, after, int(output)))
     return cases
 
@@ -837,8 +888,10 @@ def plot_padding(*, size: int = 5, kernel_size: int = 3, out=None, tile_px: int 
         raise UsageError("padding figure wants 2 <= size <= 12 and 1 <= kernel size <= size")
     cases = padding_cases(size, kernel_size)
     values = np.arange(1, size * size + 1).reshape(size, size)
-    title = (f"One {size}x{size} input, a {kernel_size}x{kernel_size} kernel: output size "
-             "= floor((n + p_before + p_after - d(k-1) - 1) / s) + 1")
+    title = (
+        f"One {size}x{size} input, a {kernel_size}x{kernel_size} kernel: output size "
+        "= floor((n + p_before + p_after - d(k-1) - 1) / s) + 1"
+    )
     fig, axes = _figure(2, 4, title, tile_px)
     fills = {"valid": "#ffffff", "same": "#d9d9d9", "circular": "#c6dbef", "reflect": "#c7e9c0"}
     for ax, case in zip(axes.flat, cases):
@@ -856,37 +909,65 @@ def plot_padding(*, size: int = 5, kernel_size: int = 3, out=None, tile_px: int 
                     face, text = fills["same"], "0"
                 else:
                     face, text = fills[case.padding], str(values[src_r, src_c])
-                ax.add_patch(patches.Rectangle((c, r), 1, 1, facecolor=face,
-                                               edgecolor="#888888", linewidth=0.4))
+                ax.add_patch(
+                    patches.Rectangle(
+                        (c, r), 1, 1, facecolor=face, edgecolor="#888888", linewidth=0.4
+                    )
+                )
                 ax.text(c + 0.5, r + 0.5, text, ha="center", va="center", fontsize=fontsize)
         span = (kernel_size - 1) * case.dilation + 1
         for u in range(kernel_size):  # the kernel's taps at the first output position
             for v in range(kernel_size):
-                ax.add_patch(patches.Rectangle((v * case.dilation, u * case.dilation), 1, 1,
-                                               fill=False, edgecolor="red", linewidth=1.2))
+                ax.add_patch(
+                    patches.Rectangle(
+                        (v * case.dilation, u * case.dilation),
+                        1,
+                        1,
+                        fill=False,
+                        edgecolor="red",
+                        linewidth=1.2,
+                    )
+                )
         if case.stride > 1:  # the window centres: every output is one of these positions
             centres = np.arange(case.output) * case.stride + 0.5 * span
             for i in centres:
                 for j in centres:
-                    ax.add_patch(patches.Circle((j, i), 0.42, fill=False, edgecolor="#d62728",
-                                                linewidth=0.9, linestyle=":"))
+                    ax.add_patch(
+                        patches.Circle(
+                            (j, i),
+                            0.42,
+                            fill=False,
+                            edgecolor="#d62728",
+                            linewidth=0.9,
+                            linestyle=":",
+                        )
+                    )
         ax.set_xlim(-0.2, padded + 0.2)
         ax.set_ylim(padded + 0.2, -0.2)
         ax.set_aspect("equal")
-        ax.set_title(f"{case.label}\n{size}x{size} -> {case.output}x{case.output} "
-                     f"(p={pad_b}+{pad_a}, s={case.stride}, d={case.dilation})", fontsize=6.5,
-                     pad=2)
+        ax.set_title(
+            f"{case.label}\n{size}x{size} -> {case.output}x{case.output} "
+            f"(p={pad_b}+{pad_a}, s={case.stride}, d={case.dilation})",
+            fontsize=6.5,
+            pad=2,
+        )
     path = _out_path(out, "padding.png")
     _save(fig, path)
     return Picture(path, (2, 4), title, {"cases": cases}, tile_px)
 
 
-
 # ----------------------------------------------------------------------------- conv as a matrix
 
 
-def plot_conv_matrix(*, size: int = 4, kernel_size: int = 3, padding: str = "same",
-                     stride: int = 1, out=None, tile_px: int = 320) -> Picture:
+def plot_conv_matrix(
+    *,
+    size: int = 4,
+    kernel_size: int = 3,
+    padding: str = "same",
+    stride: int = 1,
+    out=None,
+    tile_px: int = 320,
+) -> Picture:
     """Draw convolution as a matrix: ``C`` with ``C @ x.flatten() == conv(x).flatten()``.
 
     Left: a 1-D kernel ``[1 2 3 ...]`` over ``2 * size`` inputs (a Toeplitz band; circulant with
@@ -907,20 +988,32 @@ def plot_conv_matrix(*, size: int = 4, kernel_size: int = 3, padding: str = "sam
     taps_2d = np.arange(1, kernel_size * kernel_size + 1, dtype=float).reshape(kernel_size, -1)
     matrix_1d = conv_matrix(taps_1d, (2 * size,), padding, stride)
     matrix_2d = conv_matrix(taps_2d, (size, size), padding, stride)
-    title = (f"Convolution as a matrix: C @ x.flatten() = conv(x).flatten() ({padding} padding, "
-             f"stride {stride}); every row reuses the kernel's numbers")
+    title = (
+        f"Convolution as a matrix: C @ x.flatten() = conv(x).flatten() ({padding} padding, "
+        f"stride {stride}); every row reuses the kernel's numbers"
+    )
     fig, axes = _figure(1, 2, title, tile_px)
     panels = [
         (matrix_1d, f"1-D: kernel {taps_1d.astype(int).tolist()} on {2 * size} inputs"),
-        (matrix_2d, f"2-D: {kernel_size}x{kernel_size} kernel 1..{kernel_size ** 2} on {size}x{size}"),
+        (
+            matrix_2d,
+            f"2-D: {kernel_size}x{kernel_size} kernel 1..{kernel_size**2} on {size}x{size}",
+        ),
     ]
     for ax, (matrix, label) in zip(axes.flat, panels):
         ax.imshow(np.where(matrix == 0, np.nan, matrix), cmap="viridis", interpolation="nearest")
         rows, cols = matrix.shape
         fontsize = min(8.0, 150.0 / max(rows, cols))
         for r, c in zip(*np.nonzero(matrix)):
-            ax.text(c, r, f"{matrix[r, c]:g}", ha="center", va="center", fontsize=fontsize,
-                    color="white")
+            ax.text(
+                c,
+                r,
+                f"{matrix[r, c]:g}",
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color="white",
+            )
         ax.set_xticks(np.arange(-0.5, cols, 1), minor=True)
         ax.set_yticks(np.arange(-0.5, rows, 1), minor=True)
         ax.grid(which="minor", color="#dddddd", linewidth=0.3)

@@ -261,6 +261,21 @@ def test_gradcam_for_a_class_with_only_negative_evidence_is_empty(tmp_path):
         vis.gradcam(model, image, class_index=2)
 
 
+def test_gradcam_skips_a_final_conv_with_a_1x1_map():
+    """LeNet-5-like: the last conv (C5) maps 5x5 to 1x1, nothing to localise; use the one before."""
+    inputs = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(3, 3, activation="tanh", name="c1")(inputs)
+    x = keras.layers.Conv2D(4, 3, name="c3")(x)
+    x = keras.layers.Activation("tanh", name="c3_tanh")(x)
+    x = keras.layers.AveragePooling2D(2, name="s4")(x)
+    x = keras.layers.Conv2D(5, 4, activation="tanh", name="c5")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x), name="lenetish")
+    result = vis.gradcam(model, np.random.default_rng(0).integers(0, 255, (12, 12), np.uint8))
+    assert result["layer"] == "c3_tanh"
+    assert result["cam"].shape == (8, 8)
+
+
 def test_gradcam_of_a_model_without_classifier_is_a_usage_error():
     inputs = keras.Input((8, 8, 1))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs), name="headless")
