@@ -119,13 +119,17 @@ def git_commit() -> str | None:
     try:
         commit = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         if commit.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "."],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
@@ -263,8 +267,12 @@ def _find_resume(config: TrainConfig) -> tuple[TrainConfig, Path | None, dict | 
                 f"resume folder {run_dir} has no completed epoch to resume from "
                 "(no resume.json / weights/last.keras)"
             )
-        resolved = stored.replace(epochs=config.epochs or stored.epochs, resume=None,
-                                  project=str(run_dir.parent), name=run_dir.name)
+        resolved = stored.replace(
+            epochs=config.epochs or stored.epochs,
+            resume=None,
+            project=str(run_dir.parent),
+            name=run_dir.name,
+        )
         if state["epoch"] >= resolved.epochs and state.get("status") != "running":
             raise UsageError(
                 f"run {run_dir} already completed {state['epoch']} epochs; pass --epochs N "
@@ -326,8 +334,9 @@ def _restore_training_state(model, last_path: Path) -> None:
 # ---------------------------------------------------------------------------- train
 
 
-def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="auto",
-          **overrides) -> RunResult:
+def train(
+    config: TrainConfig | None = None, *, model=None, data=None, verbose="auto", **overrides
+) -> RunResult:
     """Train ``config.model`` on ``config.data`` and write the run folder.
 
     Args:
@@ -353,7 +362,9 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
         True
     """
     started = time.perf_counter()
-    config = (config or TrainConfig()).replace(**overrides) if overrides else (config or TrainConfig())
+    config = (
+        (config or TrainConfig()).replace(**overrides) if overrides else (config or TrainConfig())
+    )
     config.validate()
     config, resume_dir, state = _find_resume(config)
     config.validate()
@@ -368,12 +379,15 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
 
     # Everything that can fail on bad input happens before the run folder exists.
     factory = model if (model is not None and not isinstance(model, keras.Model)) else None
-    input_shape = (
-        tuple(int(d) for d in model.inputs[0].shape[1:])
-        if model is not None and factory is None
-        else _default_input_shape(config)
-    )
-    bundle = data if data is not None else _load_bundle(config, input_shape)
+    if data is not None:
+        bundle = data
+    else:
+        input_shape = (
+            tuple(int(d) for d in model.inputs[0].shape[1:])
+            if model is not None and factory is None
+            else _default_input_shape(config)
+        )
+        bundle = _load_bundle(config, input_shape)
     if data is not None:
         config = config.replace(data=str(bundle.spec))
     previous_policy = keras.config.dtype_policy()
@@ -423,9 +437,13 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
     try:
         if paths is not None:
             paths.weights.mkdir(parents=True, exist_ok=True)
-            write_config(paths.config, config, precision=precision,
-                         strategy=strategy_name(strategy),
-                         replicas=int(strategy.num_replicas_in_sync))
+            write_config(
+                paths.config,
+                config,
+                precision=precision,
+                strategy=strategy_name(strategy),
+                replicas=int(strategy.num_replicas_in_sync),
+            )
             write_labels(paths.labels, bundle.class_names)
 
         callbacks, guard, recorder, stopper = _make_callbacks(
@@ -463,8 +481,20 @@ def train(config: TrainConfig | None = None, *, model=None, data=None, verbose="
             f"(now {config.learning_rate:g}), add --clipnorm 1.0, or use --precision float32"
         )
 
-    return _finish(config, net, bundle, paths, recorder, stopper, monitor, initial_epoch,
-                   started, strategy, precision, verbosity)
+    return _finish(
+        config,
+        net,
+        bundle,
+        paths,
+        recorder,
+        stopper,
+        monitor,
+        initial_epoch,
+        started,
+        strategy,
+        precision,
+        verbosity,
+    )
 
 
 def _make_callbacks(config, paths, monitor, initial_epoch, state, net, verbosity):
@@ -520,8 +550,20 @@ def _start_banner(config, bundle, run_dir, strategy, precision) -> str:
     )
 
 
-def _finish(config, net, bundle, paths, recorder, stopper, monitor, initial_epoch, started,
-            strategy, precision, verbosity) -> RunResult:
+def _finish(
+    config,
+    net,
+    bundle,
+    paths,
+    recorder,
+    stopper,
+    monitor,
+    initial_epoch,
+    started,
+    strategy,
+    precision,
+    verbosity,
+) -> RunResult:
     from kerascnn.evaluate import compute_metrics, plot_history
 
     history = recorder.rows if recorder is not None else []
@@ -548,14 +590,16 @@ def _finish(config, net, bundle, paths, recorder, stopper, monitor, initial_epoc
             metrics[f"{split}_loss"] = figures["loss"]
     completed = recorder.completed if recorder is not None else len(history) or config.epochs
     epoch_seconds = list(recorder.epoch_seconds) if recorder is not None else []
-    metrics.update({
-        "epochs_completed": completed,
-        "stopped_early": bool(stopper is not None and stopper.stopped_epoch > 0),
-        "mean_epoch_seconds": (float(np.mean(epoch_seconds)) if epoch_seconds else None),
-        "train_seconds": time.perf_counter() - started,
-        "precision": precision,
-        "replicas": int(strategy.num_replicas_in_sync),
-    })
+    metrics.update(
+        {
+            "epochs_completed": completed,
+            "stopped_early": bool(stopper is not None and stopper.stopped_epoch > 0),
+            "mean_epoch_seconds": (float(np.mean(epoch_seconds)) if epoch_seconds else None),
+            "train_seconds": time.perf_counter() - started,
+            "precision": precision,
+            "replicas": int(strategy.num_replicas_in_sync),
+        }
+    )
     if paths is not None:
         atomic_write_text(paths.metrics, json.dumps(_jsonable(metrics), indent=2) + "\n")
         plot_history(read_history(paths.history), paths.results_png, title=config.model)
@@ -585,8 +629,10 @@ def summary_text(metrics: dict, run_dir) -> str:
     lines = []
     if metrics.get("best_epoch"):
         best = ", ".join(
-            f"{k.removeprefix('best_')} {v:.4f}" for k, v in metrics.items()
-            if k.startswith("best_") and k not in ("best_epoch", "best_learning_rate")
+            f"{k.removeprefix('best_')} {v:.4f}"
+            for k, v in metrics.items()
+            if k.startswith("best_")
+            and k not in ("best_epoch", "best_learning_rate")
             and isinstance(v, float)
         )
         lines.append(f"Best epoch {metrics['best_epoch']} (by {metrics['monitor']}): {best}")
@@ -595,7 +641,9 @@ def summary_text(metrics: dict, run_dir) -> str:
             f"Held-out test: accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}"
         )
     if metrics.get("mean_epoch_seconds"):
-        lines.append(f"{metrics['epochs_completed']} epochs, {metrics['mean_epoch_seconds']:.2f} s/epoch")
+        lines.append(
+            f"{metrics['epochs_completed']} epochs, {metrics['mean_epoch_seconds']:.2f} s/epoch"
+        )
     lines.append(f"Results saved to {run_dir}")
     return "\n".join(lines)
 
@@ -643,7 +691,7 @@ class _LossRecorder(keras.callbacks.Callback):
         self.rates.append(rate)
         self.losses.append(loss)
         self._avg = self.smoothing * self._avg + (1 - self.smoothing) * loss
-        smooth = self._avg / (1 - self.smoothing ** n)
+        smooth = self._avg / (1 - self.smoothing**n)
         self.smoothed.append(smooth)
         self._best = min(self._best, smooth)
         if not math.isfinite(loss) or (n > 10 and smooth > self.stop_factor * self._best):
@@ -672,8 +720,15 @@ def suggest_learning_rate(rates, smoothed) -> float:
     return float(rates[int(np.argmin(slopes))])
 
 
-def lr_find(config: TrainConfig | None = None, *, start_lr=1e-7, end_lr=10.0, steps=100,
-            verbose="auto", **overrides) -> LRFindResult:
+def lr_find(
+    config: TrainConfig | None = None,
+    *,
+    start_lr=1e-7,
+    end_lr=10.0,
+    steps=100,
+    verbose="auto",
+    **overrides,
+) -> LRFindResult:
     """Run the LR range test (Smith 2017): train briefly while raising the learning rate
     exponentially from ``start_lr`` to ``end_lr``, record the loss, stop when it explodes,
     suggest the rate where it fell fastest, and plot ``lr_find.png`` in a run folder
@@ -697,27 +752,40 @@ def lr_find(config: TrainConfig | None = None, *, start_lr=1e-7, end_lr=10.0, st
     schedule = ExponentialRamp(start_lr, end_lr, steps)
     net = build_model(config, input_shape=bundle.input_shape, num_classes=bundle.num_classes)
     net.compile(
-        optimizer=make_optimizer(config.optimizer, schedule, momentum=config.momentum,
-                                 nesterov=bool(config.nesterov),
-                                 weight_decay=config.weight_decay),
+        optimizer=make_optimizer(
+            config.optimizer,
+            schedule,
+            momentum=config.momentum,
+            nesterov=bool(config.nesterov),
+            weight_decay=config.weight_decay,
+        ),
         loss=SparseCrossentropy(label_smoothing=config.label_smoothing),
         jit_compile=bool(config.jit_compile),
     )
     recorder = _LossRecorder(schedule)
-    _say(verbosity, f"LR range test: {config.model} on {bundle.spec}, {config.optimizer}, "
-                    f"{start_lr:g} -> {end_lr:g} over {steps} steps")
-    net.fit(bundle.train.repeat(), steps_per_epoch=steps, epochs=1, callbacks=[recorder],
-            shuffle=False,
-            verbose=1 if verbosity == "bar" else 0)
+    _say(
+        verbosity,
+        f"LR range test: {config.model} on {bundle.spec}, {config.optimizer}, "
+        f"{start_lr:g} -> {end_lr:g} over {steps} steps",
+    )
+    net.fit(
+        bundle.train.repeat(),
+        steps_per_epoch=steps,
+        epochs=1,
+        callbacks=[recorder],
+        shuffle=False,
+        verbose=1 if verbosity == "bar" else 0,
+    )
     suggested = suggest_learning_rate(recorder.rates, recorder.smoothed)
     run_dir = claim_run_dir(config.project, config.name or "lr_find")
     plot = RunPaths(run_dir).lr_find
     plot_lr_find(recorder.rates, recorder.smoothed, suggested, plot, title=config.model)
     atomic_write_text(
         run_dir / "lr_find.csv",
-        "learning_rate,loss,smoothed_loss\n" + "".join(
-            f"{r!r},{raw!r},{s!r}\n" for r, raw, s in zip(recorder.rates, recorder.losses,
-                                                          recorder.smoothed)
+        "learning_rate,loss,smoothed_loss\n"
+        + "".join(
+            f"{r!r},{raw!r},{s!r}\n"
+            for r, raw, s in zip(recorder.rates, recorder.losses, recorder.smoothed)
         ),
     )
     _say(verbosity, f"Suggested learning rate: {suggested:.2e}\nResults saved to {run_dir}")
@@ -756,7 +824,9 @@ class QuickstartResult:
         return float(self.evaluation.accuracy)
 
 
-def quickstart(*, project="runs", name="quickstart", verbose="auto", **overrides) -> QuickstartResult:
+def quickstart(
+    *, project="runs", name="quickstart", verbose="auto", **overrides
+) -> QuickstartResult:
     """Train LeNet-5 on the bundled digits and evaluate it on the held-out test split.
 
     Example:

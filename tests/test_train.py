@@ -403,6 +403,36 @@ def test_resume_restores_optimizer_state(tmp_path, digits_bundle):
     assert history_epochs(first.run_dir) == [1, 2, 3]
 
 
+@pytest.mark.parametrize(
+    "settings, policy",
+    [
+        pytest.param({"precision": "mixed_float16"}, "mixed_float16", marks=pytest.mark.slow),
+        pytest.param({"precision": "mixed_bfloat16", "jit_compile": True}, "mixed_bfloat16",
+                     marks=pytest.mark.slow),
+        ({"precision": "auto", "deterministic": True}, "float32"),  # auto is float32 on CPU
+    ],
+)
+def test_precision_jit_and_determinism_options_train_and_resume(tmp_path, settings, policy):
+    import keras
+
+    from kerascnn.data import load_data
+    from kerascnn.train import resume_config, train
+
+    x, y = digits_arrays()
+    digits_bundle = load_data((x[:500], y[:500]), batch_size=50, seed=0)
+
+    config = TrainConfig(epochs=1, project=str(tmp_path), name="p", tensorboard=False,
+                         optimizer="sgd", learning_rate=0.05, **settings)
+    first = train(config, model=tiny_model, data=digits_bundle, verbose="quiet")
+    assert first.precision == policy
+    assert first.model.layers[1].dtype_policy.name == policy
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    again = train(resume_config(first.run_dir, epochs=2), model=tiny_model, data=digits_bundle,
+                  verbose="quiet")
+    assert again.resumed_from == 1 and history_epochs(first.run_dir) == [1, 2]
+    assert again.metrics["val_accuracy"] > 0.2
+
+
 # ---------------------------------------------------------------------------- bad input
 
 
@@ -453,7 +483,6 @@ def test_bad_data_and_model_fail_with_one_line_and_no_run_folder(tmp_path, cli):
         (["--data", empty], "holds no images"),
         (["--data", single], "class"),
         (["--input-shape", "32,32,2"], "2 channels"),
-        (["--model", "lenet5", "--input-shape", "8,8,1"], "32"),
     ]
     for args, fragment in cases:
         _assert_usage_error(cli("train", *args, "--epochs", "1", "--project", project),
