@@ -519,3 +519,19 @@ def test_vgg16_features_compute_what_keras_applications_vgg16_computes():
     want = reference.predict(x, verbose=0)
     assert want.std() > 0
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
+def test_custom_layers_train_under_mixed_precision_and_xla():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build("resnet20", input_shape=(16, 16, 3), num_classes=3, padding_mode="circular")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.output.dtype == "float32"  # the predictions layer stays float32
+    model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=True)
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(size=(4, 16, 16, 3)).astype("float32"), rng.integers(0, 3, 4)
+    before = model.get_layer("stem_conv").kernel.numpy().copy()
+    history = model.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.allclose(model.get_layer("stem_conv").kernel.numpy(), before)

@@ -160,3 +160,17 @@ def test_custom_layers_round_trip_through_keras_file_in_safe_mode(tmp_path):
     ]
     x = np.random.default_rng(5).normal(size=(2, 9, 9, 4)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["circular", "reflect", "symmetric"])
+def test_padding_gradient_counts_how_often_each_pixel_is_copied(mode):
+    import tensorflow as tf
+
+    x = tf.Variable(np.zeros((1, 4, 3, 1), "float32"))
+    pads = ((3, 1), (2, 4))
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(Padding2D(pads, mode=mode)(x))
+    grad = tape.gradient(total, x).numpy()[0, :, :, 0]
+    rows = np.bincount(pad_indices(4, *pads[0], mode), minlength=4)
+    cols = np.bincount(pad_indices(3, *pads[1], mode), minlength=3)
+    np.testing.assert_array_equal(grad, np.outer(rows, cols))
