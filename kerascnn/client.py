@@ -112,6 +112,11 @@ def resolve_local_model(target, *, model_name=None, version=None) -> Path:
         PosixPath('serving/models/digits/3')
     """
     path = Path(target)
+    if model_name is not None and (
+        Path(model_name).name != model_name or model_name in ("", ".", "..")
+    ):
+        # A name, not a path: '../x' or '/abs' must not reach outside the base directory.
+        raise UsageError(f"--model-name {model_name!r} must be a model name, not a path")
     if not path.exists():
         raise UsageError(f"model {path} does not exist")
     if _is_savedmodel(path):
@@ -152,7 +157,11 @@ def default_model(base=DEFAULT_BASE) -> Path:
         PosixPath('serving/models/digits/1')
     """
     path = Path(base)
-    models = sorted(p.name for p in path.iterdir() if p.is_dir() and _versions(p)) if path.is_dir() else []
+    models = (
+        sorted(p.name for p in path.iterdir() if p.is_dir() and _versions(p))
+        if path.is_dir()
+        else []
+    )
     if len(models) != 1:
         found = f"found {', '.join(models)}" if models else f"found no exported model in {path}/"
         raise UsageError(
@@ -168,7 +177,11 @@ class _LocalBackend:
             raise UsageError("--label needs a server (version labels live in models.config)")
         path = Path(target)
         self.description = str(path)
-        if (path / "config.yaml").is_file() or (path / "weights").is_dir() or path.suffix == ".keras":
+        if (
+            (path / "config.yaml").is_file()
+            or (path / "weights").is_dir()
+            or path.suffix == ".keras"
+        ):
             from kerascnn.export import build_serving_module
 
             module = build_serving_module(path)
@@ -282,7 +295,9 @@ class _RestBackend:
         except requests.ConnectionError:
             raise KerasCNNError(f"cannot reach the server at {self.url} (is it running?)") from None
         except requests.Timeout:
-            raise KerasCNNError(f"the server at {self.url} did not answer within {self.timeout:g} s") from None
+            raise KerasCNNError(
+                f"the server at {self.url} did not answer within {self.timeout:g} s"
+            ) from None
         if response.status_code == 200:
             return response.json()
         try:
@@ -313,7 +328,10 @@ class _RestBackend:
             instances = [{"b64": base64.b64encode(b).decode("ascii")} for b in payload]
         rows = self._predict_request(self.signature, instances)
         self._class_count = len(rows[0]["probabilities"]) if rows else None
-        return [(np.asarray(r["probabilities"], "float32"), int(r["class_id"]), r["label"]) for r in rows]
+        return [
+            (np.asarray(r["probabilities"], "float32"), int(r["class_id"]), r["label"])
+            for r in rows
+        ]
 
     _class_count = None
 
@@ -368,8 +386,12 @@ class _GrpcBackend:
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise KerasCNNError(f"cannot reach the server at {self.url} ({details})") from None
             if code == grpc.StatusCode.NOT_FOUND:
-                raise UsageError(f"{self.url}: model {self.model_name!r} not found: {details}") from None
-            raise ServerError(f"server error {code.name}: {_tf_error_line(details or '')}") from None
+                raise UsageError(
+                    f"{self.url}: model {self.model_name!r} not found: {details}"
+                ) from None
+            raise ServerError(
+                f"server error {code.name}: {_tf_error_line(details or '')}"
+            ) from None
 
     def _predict_request(self, signature, input_name, value):
         import tensorflow as tf
@@ -392,16 +414,24 @@ class _GrpcBackend:
 
     def predict(self, payload):
         if self.signature == "serving_pixels":
-            out = self._predict_request(self.signature, "images", np.stack(payload).astype("float32"))
+            out = self._predict_request(
+                self.signature, "images", np.stack(payload).astype("float32")
+            )
         else:
-            out = self._predict_request(self.signature, "image_bytes", np.array(payload, dtype=object))
+            out = self._predict_request(
+                self.signature, "image_bytes", np.array(payload, dtype=object)
+            )
         self._class_count = out["probabilities"].shape[-1]
-        return _rows(out["probabilities"], out["class_id"], [s.decode("utf-8") for s in out["label"]])
+        return _rows(
+            out["probabilities"], out["class_id"], [s.decode("utf-8") for s in out["label"]]
+        )
 
     def fetch_input_shape(self):
         from tensorflow_serving.apis import get_model_metadata_pb2
 
-        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=self._spec(self.signature))
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=self._spec(self.signature)
+        )
         request.metadata_field.append("signature_def")
         response = self._rpc(self.stub.GetModelMetadata, request)
         sig_map = get_model_metadata_pb2.SignatureDefMap()
@@ -451,7 +481,9 @@ class Client:
         lowered = target.lower()
         if lowered.startswith(("http://", "https://", "grpc://")):
             if not model_name:
-                raise UsageError(f"pass --model-name: the server at {target} can serve several models")
+                raise UsageError(
+                    f"pass --model-name: the server at {target} can serve several models"
+                )
             if lowered.startswith("grpc://"):
                 self._backend = _GrpcBackend(
                     target[len("grpc://") :].rstrip("/"),
@@ -471,7 +503,9 @@ class Client:
                     timeout=timeout,
                 )
         elif "://" in target:
-            raise UsageError(f"unsupported server URL {target!r}: use http://host:8501 or grpc://host:8500")
+            raise UsageError(
+                f"unsupported server URL {target!r}: use http://host:8501 or grpc://host:8500"
+            )
         else:
             self._backend = _LocalBackend(
                 target, model_name=model_name, version=version, label=label, signature=signature
@@ -516,7 +550,9 @@ class Client:
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
         results = [
-            Prediction(image=f"<bytes #{i}>" if isinstance(im, bytes | bytearray) else os.fspath(im))
+            Prediction(
+                image=f"<bytes #{i}>" if isinstance(im, bytes | bytearray) else os.fspath(im)
+            )
             for i, im in enumerate(images)
         ]
         pending = []
