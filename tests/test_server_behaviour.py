@@ -431,6 +431,41 @@ def test_sigterm_lets_in_flight_requests_finish(built, tmp_path):
             requests.get(server.rest_url + "/v1/models/toy", timeout=5)
 
 
+def test_rest_port_zero_turns_rest_off_like_tf_serving(built, tmp_path):
+    import subprocess
+    import sys
+
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    copy_version(built, 2, tmp_path / "toy")
+    grpc_port = socket.socket()
+    grpc_port.bind(("127.0.0.1", 0))
+    port = grpc_port.getsockname()[1]
+    grpc_port.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kerascnn", "serve", "--model-base-path", tmp_path / "toy",
+         "--model_name=toy", f"--port={port}", "--rest_api_port=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "kerascnn serve ready" in line:
+                break
+        assert "REST disabled" in lines[-1], lines
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
+            get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "toy"}), timeout=60)
+        assert status.model_version_status[0].version == 2
+        channel.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_serve_without_a_model_is_a_usage_error(cli):
     proc = cli("serve")
     assert proc.returncode == 2

@@ -27,48 +27,126 @@ def _opt(name, *args, **kwargs):
 
 def _bool_opt(name, default, help_text):
     return _opt(
-        name, type=click.BOOL, default=default, is_flag=False, flag_value=True,
-        show_default=True, help=help_text + " (also --flag=true/false)",
+        name,
+        type=click.BOOL,
+        default=default,
+        is_flag=False,
+        flag_value=True,
+        show_default=True,
+        help=help_text + " (also --flag=true/false)",
     )
 
 
 @click.command(context_settings={"max_content_width": 100})
-@_opt("model_name", default="default", show_default=True,
-      help="Name of the model (with --model-base-path).")
-@_opt("model_base_path", default=None,
-      help="Folder whose numbered subfolders are versions of the model (may be relative).")
-@_opt("model_config_file", default=None, type=click.Path(dir_okay=False),
-      help="A TF Serving models.config (text ModelServerConfig) listing several models.")
-@_opt("port", default=8500, show_default=True, type=click.IntRange(0, 65535),
-      help="gRPC port (0 picks a free one).")
-@_opt("rest_api_port", default=8501, show_default=True, type=click.IntRange(0, 65535),
-      help="REST port (0 picks a free one).")
-@_opt("rest_api_host", default="127.0.0.1", show_default=True,
-      help="Address REST listens on; 0.0.0.0 to accept other machines.")
-@_opt("grpc_host", default="127.0.0.1", show_default=True,
-      help="Address gRPC listens on; 0.0.0.0 to accept other machines.")
-@_opt("file_system_poll_wait_seconds", default=1.0, show_default=True, type=float,
-      help="Seconds between looks for new model versions (0: look once).")
-@_opt("model_config_file_poll_wait_seconds", default=0.0, show_default=True, type=float,
-      help="Seconds between re-reads of --model-config-file (0: never).")
+@_opt(
+    "model_name",
+    default="default",
+    show_default=True,
+    help="Name of the model (with --model-base-path).",
+)
+@_opt(
+    "model_base_path",
+    default=None,
+    help="Folder whose numbered subfolders are versions of the model (may be relative).",
+)
+@_opt(
+    "model_config_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A TF Serving models.config (text ModelServerConfig) listing several models.",
+)
+@_opt(
+    "port",
+    default=8500,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="gRPC port (0 picks a free one).",
+)
+@_opt(
+    "rest_api_port",
+    default=8501,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="REST port (0 picks a free one).",
+)
+@_opt(
+    "rest_api_host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address REST listens on; 0.0.0.0 to accept other machines.",
+)
+@_opt(
+    "grpc_host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address gRPC listens on; 0.0.0.0 to accept other machines.",
+)
+@_opt(
+    "file_system_poll_wait_seconds",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Seconds between looks for new model versions (0: look once).",
+)
+@_opt(
+    "model_config_file_poll_wait_seconds",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Seconds between re-reads of --model-config-file (0: never).",
+)
 @_bool_opt("enable_batching", False, "Merge concurrent requests into batches.")
-@_opt("batching_parameters_file", default=None, type=click.Path(dir_okay=False),
-      help="Text BatchingParameters (max_batch_size, batch_timeout_micros, ...).")
-@_opt("monitoring_config_file", default=None, type=click.Path(dir_okay=False),
-      help="Text MonitoringConfig enabling Prometheus metrics on the REST port.")
-@_opt("rest_api_timeout_in_ms", default=30000, show_default=True, type=int,
-      help="REST request deadline; slower requests answer 504.")
-@_opt("rest_api_num_threads", default=0, type=int,
-      help="Threads running REST requests (0: 4 per CPU, at least 8).")
-@_opt("grpc_max_threads", default=0, type=int,
-      help="Threads running gRPC requests (0: 4 per CPU, at least 8).")
-@_opt("max_request_bytes", default=256 * 1024 * 1024, show_default=True,
-      type=click.IntRange(1, None), help="Largest request body (REST and gRPC).")
+@_opt(
+    "batching_parameters_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Text BatchingParameters (max_batch_size, batch_timeout_micros, ...).",
+)
+@_opt(
+    "monitoring_config_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Text MonitoringConfig enabling Prometheus metrics on the REST port.",
+)
+@_opt(
+    "rest_api_timeout_in_ms",
+    default=30000,
+    show_default=True,
+    type=int,
+    help="REST request deadline; slower requests answer 504.",
+)
+@_opt(
+    "rest_api_num_threads",
+    default=0,
+    type=int,
+    help="Threads running REST requests (0: 4 per CPU, at least 8).",
+)
+@_opt(
+    "grpc_max_threads",
+    default=0,
+    type=int,
+    help="Threads running gRPC requests (0: 4 per CPU, at least 8).",
+)
+@_opt(
+    "max_request_bytes",
+    default=256 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1, None),
+    help="Largest request body (REST and gRPC).",
+)
 @_bool_opt("enable_model_warmup", True, "Replay assets.extra/tf_serving_warmup_requests.")
-@_opt("num_request_iterations_for_warmup", default=1, show_default=True, type=int,
-      help="Times each warmup record is replayed.")
-@_bool_opt("allow_version_labels_for_unavailable_models", False,
-           "Allow labels that point at versions not loaded yet.")
+@_opt(
+    "num_request_iterations_for_warmup",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Times each warmup record is replayed.",
+)
+@_bool_opt(
+    "allow_version_labels_for_unavailable_models",
+    False,
+    "Allow labels that point at versions not loaded yet.",
+)
 def serve(**flags):
     """Serve SavedModels over TF Serving's REST and gRPC APIs (no Docker needed).
 

@@ -69,47 +69,46 @@ def serve(options: ServerOptions) -> None:
         asyncio.run(_run_rest(core, options, grpc_server, grpc_port))
     finally:
         grpc_server.stop(grace=1)
-        log.debug("unloading models")
         core.stop()
-        log.debug("models unloaded")
     _say("kerascnn serve: stopped")
 
 
 async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_port):
     cpus = os.cpu_count() or 1
-    api = RestApi(
-        core,
-        timeout_ms=options.rest_api_timeout_in_ms,
-        max_request_bytes=options.max_request_bytes,
-        num_threads=options.rest_api_num_threads or max(8, 4 * cpus),
-        prometheus_path=options.prometheus_path(),
-    )
-    runner = web.AppRunner(
-        api.app,
-        handle_signals=False,
-        access_log=None,
-        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, options.rest_api_host, options.rest_api_port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise KerasCNNError(
-            f"cannot listen for REST on {options.rest_api_host}:{options.rest_api_port} "
-            f"({exc.strerror}); is another server using the port? (--rest-api-port)"
-        ) from None
-    rest_port = runner.addresses[0][1] if runner.addresses else options.rest_api_port
-    host = options.rest_api_host
-    shown = f"[{host}]" if ":" in host else host
-    _say(f"Exporting HTTP/REST API at: http://{shown}:{rest_port} ...")
-    if api.prometheus_path:
-        _say(f"Prometheus metrics at: http://{shown}:{rest_port}{api.prometheus_path}")
-    _say(
-        f"kerascnn serve ready: REST http://{shown}:{rest_port}  gRPC "
-        f"{options.grpc_host}:{grpc_port}  (Ctrl-C to stop)"
-    )
+    api = runner = None
+    rest = "REST disabled (--rest-api-port 0, as TF Serving)"
+    if options.rest_api_port:
+        api = RestApi(
+            core,
+            timeout_ms=options.rest_api_timeout_in_ms,
+            max_request_bytes=options.max_request_bytes,
+            num_threads=options.rest_api_num_threads or max(8, 4 * cpus),
+            prometheus_path=options.prometheus_path(),
+        )
+        runner = web.AppRunner(
+            api.app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, options.rest_api_host, options.rest_api_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise KerasCNNError(
+                f"cannot listen for REST on {options.rest_api_host}:{options.rest_api_port} "
+                f"({exc.strerror}); is another server using the port? (--rest-api-port)"
+            ) from None
+        host = options.rest_api_host
+        shown = f"[{host}]" if ":" in host else host
+        rest = f"REST http://{shown}:{options.rest_api_port}"
+        _say(f"Exporting HTTP/REST API at: http://{shown}:{options.rest_api_port} ...")
+        if api.prometheus_path:
+            _say(f"Prometheus metrics at: http://{shown}:{options.rest_api_port}"
+                 f"{api.prometheus_path}")
+    _say(f"kerascnn serve ready: {rest}  gRPC {options.grpc_host}:{grpc_port}  (Ctrl-C to stop)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,10 +117,8 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
     _say("kerascnn serve: shutting down, letting requests in flight finish ...")
     # Stop accepting on both ports first, then wait for what is in flight.
     grpc_done = grpc_server.stop(grace=SHUTDOWN_GRACE_SECONDS)
-    log.debug("stopping REST")
-    await runner.cleanup()
-    log.debug("REST stopped; waiting for gRPC")
+    if runner is not None:
+        await runner.cleanup()
     await loop.run_in_executor(None, grpc_done.wait, SHUTDOWN_GRACE_SECONDS)
-    log.debug("gRPC stopped")
-    await loop.run_in_executor(None, api.close)
-    log.debug("REST pool closed")
+    if api is not None:
+        await loop.run_in_executor(None, api.close)
