@@ -549,3 +549,37 @@ def test_parser_number_kinds_follow_rapidjson():
     with pytest.raises(jsonparse.JsonParseError, match="Incorrect hex digit"):
         jsonparse.parse(b'"\\u12G4"')
     assert jsonparse.parse(b'"\\ud83d\\ude00"') == "\N{GRINNING FACE}".encode()
+
+
+# --- fuzzing the live server: never a 500, never a traceback, never down ------------------------
+
+_fuzz_docs = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8)
+    | st.just({"b64": "YWJj"}),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["instances", "inputs", "signature_name", "x", "i", "b", "b64",
+                         "examples", "context"]), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+def _check_answer(resp):
+    assert resp.status_code in (200, 400, 404), (resp.status_code, resp.text)
+    assert "Traceback" not in resp.text
+    body = resp.json() if "NaN" not in resp.text else json.loads(resp.text)
+    assert isinstance(body, dict)
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=_fuzz_docs, verb=st.sampled_from(["predict", "classify", "regress"]),
+       signature=st.sampled_from([None, "single", "strings", "typed", "wide", "classify"]))
+def test_fuzzed_json_bodies_get_clean_answers(server, doc, verb, signature):
+    if signature and isinstance(doc, dict):
+        doc = {**doc, "signature_name": signature}
+    _check_answer(post(server, f"/v1/models/toy:{verb}", json.dumps(doc, allow_nan=True)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=80))
+def test_fuzzed_raw_bodies_get_clean_answers(server, body):
+    _check_answer(post(server, "/v1/models/toy:predict", body))
