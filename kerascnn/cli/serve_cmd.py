@@ -67,7 +67,7 @@ def _bool_opt(name, default, help_text):
     default=8501,
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="REST port (0 picks a free one).",
+    help="REST port (0 turns REST off, as in TF Serving).",
 )
 @_opt(
     "rest_api_host",
