@@ -373,6 +373,16 @@ def test_numbers_too_big_for_a_double(server):
     assert "Number too big to be stored in double." in error_of(resp, 400)
 
 
+@pytest.mark.parametrize("number", [b"9" * 25, b"-" + b"9" * 25, b"9" * 400, b"1" * 5000])
+def test_huge_integers(server, number):
+    resp = post(server, "/v1/models/toy:predict",
+                b'{"signature_name": "single", "instances": [[' + number + b', 1]]}')
+    if len(number) < 300:  # still a double: RapidJSON turns it into one
+        assert resp.status_code == 200, resp.text
+    else:
+        assert "Number too big to be stored in double." in error_of(resp, 400)
+
+
 def test_huge_double_overflows_float_to_infinity(server):
     resp = post(server, "/v1/models/toy:predict",
                 b'{"signature_name": "single", "instances": [[1.7976931348623157e308, 1]]}')

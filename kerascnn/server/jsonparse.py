@@ -121,6 +121,11 @@ def _parse_number(data: bytes, pos: int):
     if data[end : end + 1] in (b"e", b"E") and m.group(2) is None:
         raise JsonParseError("Missing exponent in number.", end + 1)
     if m.group(1) is None and m.group(2) is None:
+        if len(text) > 21:  # beyond 64 bits (and maybe Python's int-from-string digit limit)
+            value = float(text)
+            if math.isinf(value):
+                raise JsonParseError("Number too big to be stored in double.", pos)
+            return value, end
         value = int(text)
         if _INT64_MIN <= value <= _UINT64_MAX:
             return value, end
@@ -197,6 +202,8 @@ def _pairs(pairs):
 
 
 def _int(text):
+    if len(text) > 21:
+        raise ValueError("beyond 64 bits")  # the exact parser decides (double or error)
     value = int(text)
     if _INT64_MIN <= value <= _UINT64_MAX:
         return value
