@@ -6,6 +6,31 @@ rules), ``batching`` (dynamic batcher), ``metrics`` (Prometheus), ``rest`` (aioh
 ``grpc_service`` (PredictionService, ModelService) and ``app`` (wiring and signals).
 Importing this package does not import TensorFlow; ``registry`` and what uses it do.
 
+Known differences from TF Serving (everything else is meant to answer byte-for-byte the same
+JSON values, status codes and error texts):
+
+* whitespace of JSON answers (values are identical; columnar arrays are written on one line);
+* a tensor whose shape the signature cannot take is refused before running, with our message
+  (TF Serving lets the session fail with TensorFlow's text); both are 400 / INVALID_ARGUMENT;
+* a duplicate key inside one ``instances`` object, or nesting deeper than 254 levels, is a clear
+  400 (TF Serving produces a confusing size error);
+* models run as TF2 concrete functions, not a TF1 session: signature ``defaults`` are not
+  supported; a timed-out REST request answers 504 ``Deadline Exceeded`` but its computation is
+  not cancelled;
+* start-up with an empty base path serves 404s until a version appears (TF Serving waits
+  without opening its ports);
+* failed loads are retried when the version folder changes, not on a retry counter;
+* ``--max-request-bytes`` (413 / RESOURCE_EXHAUSTED), ``--rest-api-host`` and ``--grpc-host``
+  are ours; both ports bind 127.0.0.1 by default (TF Serving binds all interfaces);
+* a missing ``/models/NAME`` base path in a config file falls back to ``models/NAME`` beside
+  the config file (the docker-compose layout); a relative path that does not exist under the
+  working directory is looked up beside the config file;
+* only ``model_config_list`` with the ``tensorflow`` platform; no SSL, CORS headers, TFLite,
+  request logging or ``max_execution_batch_size``; large-batch splitting runs the pieces one
+  after another;
+* metrics: request count/latency, runtime latency, batching and warmup metrics with TF
+  Serving's names; label sets of the batching metrics are ours (``model_name``).
+
 Example:
     >>> from kerascnn.server.config import ServerOptions
     >>> ServerOptions(model_name="digits", model_base_path="serving/models/digits").port
