@@ -5,8 +5,7 @@ the ports open, so the first request a client can make already finds them. On SI
 both servers stop accepting, requests in flight finish, models unload, and the process exits 0.
 
 Example:
-    >>> from kerascnn.errors import KerasCNNError
-from kerascnn.server.config import ServerOptions
+    >>> from kerascnn.server.config import ServerOptions
     >>> serve(ServerOptions(model_name="m", model_base_path="serving/models/m"))  # doctest: +SKIP
 """
 

@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> from kerascnn.server.jsonparse import parse
     >>> doc = parse(b'{"instances": [[1, 2], [3, 4]]}')
-    >>> arrays, fmt = predict_request_from_json(doc, {"x": (1, None)})
+    >>> arrays, fmt = predict_request_from_json(doc, {"x": 1})  # 1 is DT_FLOAT
     >>> arrays["x"].dtype, arrays["x"].shape, fmt
     (dtype('float32'), (2, 2), 'row')
 """
@@ -90,7 +90,12 @@ def dtype_name(dtype: int) -> str:
         >>> dtype_name(1)
         'float'
     """
-    return DTYPE_NAME.get(dtype, types_pb2.DataType.Name(dtype).removeprefix("DT_").lower())
+    if dtype in DTYPE_NAME:
+        return DTYPE_NAME[dtype]
+    try:
+        return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+    except ValueError:
+        return f"unknown dtype {dtype}"
 
 
 # ---------------------------------------------------------------------------------------------
