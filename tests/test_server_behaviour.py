@@ -150,6 +150,50 @@ def test_hot_swap_under_concurrent_load_has_zero_failures(built, tmp_path):
                       API="Predict", entrypoint="GRPC") > 0
 
 
+@pytest.mark.stress
+def test_repeated_hot_swaps_under_load(built, tmp_path):
+    """Five swaps back to back under REST load (run with: pytest -m stress)."""
+    base = tmp_path / "toy"
+    copy_version(built, 1, base)
+    with start_server(model_base_path=base, model_name="toy",
+                      extra_args=["--file-system-poll-wait-seconds", "0.1"]) as server:
+        stop = threading.Event()
+        failures, count = [], [0]
+
+        def worker():
+            session = requests.Session()
+            while not stop.is_set():
+                try:
+                    r = session.post(server.rest_url + "/v1/models/toy:predict",
+                                     data='{"instances": [[0, 0]]}', timeout=60)
+                    if r.status_code != 200:
+                        failures.append(r.text)
+                    count[0] += 1
+                except Exception as exc:
+                    failures.append(repr(exc))
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for version in range(2, 7):
+                copy_version(built, 1 + version % 2, base, as_version=version)
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    status = requests.get(server.rest_url + "/v1/models/toy", timeout=30).json()
+                    if status["model_version_status"][0] == {
+                            "version": str(version), "state": "AVAILABLE",
+                            "status": {"error_code": "OK", "error_message": ""}} and all(
+                            s["state"] == "END" for s in status["model_version_status"][1:]):
+                        break
+                    time.sleep(0.1)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        assert failures == [] and count[0] > 0
+
+
 def test_a_broken_new_version_leaves_the_old_one_serving(built, tmp_path):
     base = tmp_path / "toy"
     copy_version(built, 1, base)
