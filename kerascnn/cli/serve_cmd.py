@@ -119,13 +119,13 @@ def _bool_opt(name, default, help_text):
     "rest_api_num_threads",
     default=0,
     type=int,
-    help="Threads running REST requests (0: 4 per CPU, at least 8).",
+    help="Threads running REST requests (0: 4 per CPU, at least 32).",
 )
 @_opt(
     "grpc_max_threads",
     default=0,
     type=int,
-    help="Threads running gRPC requests (0: 4 per CPU, at least 8).",
+    help="Threads running gRPC requests (0: 4 per CPU, at least 32).",
 )
 @_opt(
     "max_request_bytes",

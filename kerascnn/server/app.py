@@ -53,7 +53,7 @@ def serve(options: ServerOptions) -> None:
         grpc_server, grpc_port = create_grpc_server(
             core,
             f"{options.grpc_host}:{options.port}",
-            max_workers=options.grpc_max_threads or max(8, 4 * cpus),
+            max_workers=options.grpc_max_threads or max(32, 4 * cpus),
             max_receive_bytes=options.max_request_bytes,
         )
     except (RuntimeError, ServingError) as exc:
@@ -81,7 +81,7 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
             core,
             timeout_ms=options.rest_api_timeout_in_ms,
             max_request_bytes=options.max_request_bytes,
-            num_threads=options.rest_api_num_threads or max(8, 4 * cpus),
+            num_threads=options.rest_api_num_threads or max(32, 4 * cpus),
             prometheus_path=options.prometheus_path(),
         )
         runner = web.AppRunner(
