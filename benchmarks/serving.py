@@ -108,8 +108,19 @@ def _grpc_worker(target_addr, request, n, latencies, errors):
                 errors.append(1)
 
 
-def load(protocol, address, payload, *, clients: int, per_client: int) -> dict:
-    """``clients`` threads each sending ``per_client`` one-image requests back to back."""
+def _cpu_seconds(pid) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def load(protocol, address, payload, *, clients: int, per_client: int, server_pid=None) -> dict:
+    """``clients`` threads each sending ``per_client`` one-image requests back to back.
+
+    With ``server_pid``, also the server's CPU time per request (user + system): what one
+    request costs the server, whatever the neighbours on the machine do.
+    """
     worker = _rest_worker if protocol == "REST" else _grpc_worker
     # Warm the connection(s) and the server's code paths first.
     worker(address, payload, 3, [], [])
@@ -117,14 +128,18 @@ def load(protocol, address, payload, *, clients: int, per_client: int) -> dict:
     errors: list[int] = []
     threads = [threading.Thread(target=worker, args=(address, payload, per_client, latencies,
                                                      errors)) for _ in range(clients)]
+    cpu_before = _cpu_seconds(server_pid) if server_pid else None
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
+    server_cpu_ms = ((_cpu_seconds(server_pid) - cpu_before) * 1000 / max(1, len(latencies))
+                     if server_pid else None)
     return {**percentiles(latencies), "images_per_s": len(latencies) / elapsed,
-            "requests": len(latencies), "errors": len(errors), "clients": clients}
+            "requests": len(latencies), "errors": len(errors), "clients": clients,
+            "server_cpu_ms_per_request": server_cpu_ms}
 
 
 def main(argv=None) -> int:
@@ -134,7 +149,10 @@ def main(argv=None) -> int:
                         help="requests per configuration (default 400; smoke 16)")
     parser.add_argument("--batch-timeout-micros", type=int, default=2000)
     parser.add_argument("--num-batch-threads", type=int, default=2)
+    parser.add_argument("--model", default=MODEL,
+                        help="registered model to export and serve (default lenet5)")
     opts = parser.parse_args(argv)
+    model_name = opts.model
     total = opts.requests or (16 if opts.smoke else 400)
 
     import tensorflow as tf
@@ -147,20 +165,20 @@ def main(argv=None) -> int:
     rows, results = [], {}
     with tempfile.TemporaryDirectory(prefix="kerascnn-bench-serving-") as tmp:
         base = Path(tmp) / "models"
-        path = export_model(MODEL, base=base, name=MODEL, version=1)
+        path = export_model(model_name, base=base, name=model_name, version=1)
         limit = in_process(path, image, single_calls=max(10, total), batch=32,
                            batch_calls=max(3, total // 16))
         results["in_process"] = limit
         rows.append(["in-process", "-", 1, "-", limit["single"]["p50_ms"],
                      limit["single"]["p95_ms"], limit["single"]["p99_ms"],
-                     limit["single"]["images_per_s"], 0])
+                     limit["single"]["images_per_s"], None, 0])
         rows.append(["in-process batch 32", "-", 1, "-", limit["batched"]["p50_ms"],
                      limit["batched"]["p95_ms"], limit["batched"]["p99_ms"],
-                     limit["batched"]["images_per_s"], 0])
+                     limit["batched"]["images_per_s"], None, 0])
 
         body = json.dumps({"instances": [{"b64": base64.b64encode(image).decode()}]}).encode()
         request = predict_pb2.PredictRequest()
-        request.model_spec.name = MODEL
+        request.model_spec.name = model_name
         request.model_spec.signature_name = "serving_default"
         request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
         batching_file = Path(tmp) / "batching.config"
@@ -168,24 +186,26 @@ def main(argv=None) -> int:
         for batching in (False, True):
             extra = (["--enable-batching", "--batching-parameters-file", batching_file]
                      if batching else [])
-            with serve(base / MODEL, MODEL, extra_args=extra) as (rest_url, grpc_target, _):
-                url = f"{rest_url}/v1/models/{MODEL}:predict"
+            with serve(base / model_name, model_name, extra_args=extra) as (rest_url, grpc_target,
+                                                                              proc):
+                url = f"{rest_url}/v1/models/{model_name}:predict"
                 for protocol, address, payload in (("REST", url, body),
                                                    ("gRPC", grpc_target, request)):
                     for clients in (1, 16):
                         r = load(protocol, address, payload, clients=clients,
-                                 per_client=max(1, total // clients))
+                                 per_client=max(1, total // clients), server_pid=proc.pid)
                         key = f"{protocol}/{clients}/{'on' if batching else 'off'}"
                         results[key] = r
                         rows.append([protocol, "on" if batching else "off", clients,
                                      r["requests"], r["p50_ms"], r["p95_ms"], r["p99_ms"],
-                                     r["images_per_s"], r["errors"]])
+                                     r["images_per_s"], r["server_cpu_ms_per_request"],
+                                     r["errors"]])
                         print(f"  {key}: p50 {r['p50_ms']:.2f} ms, {r['images_per_s']:.0f} img/s",
                               flush=True)
 
     headers = ["path", "batching", "clients", "requests", "p50 ms", "p95 ms", "p99 ms",
-               "images/s", "errors"]
-    print(f"\nServing LeNet-5, one PNG per request — {machine_line(info)}")
+               "images/s", "server CPU ms/req", "errors"]
+    print(f"\nServing {model_name}, one 32x32 PNG per request — {machine_line(info)}")
     print(table(headers, rows))
     single = limit["single"]["p50_ms"]
     targets = [
@@ -196,15 +216,15 @@ def main(argv=None) -> int:
                results["REST/16/on"]["images_per_s"] / results["REST/16/off"]["images_per_s"], 2.0),
         target("batching on / off images/s at 16 clients (gRPC)",
                results["gRPC/16/on"]["images_per_s"] / results["gRPC/16/off"]["images_per_s"], 2.0),
-        target("REST p50 overhead over in-process, 1 image, 1 client",
+        target(f"REST p50 overhead over in-process, 1 image, 1 client ({model_name})",
                results["REST/1/off"]["p50_ms"] - single, 2.0, higher_is_better=False, unit=" ms"),
         target("gRPC p50 - REST p50 (1 client, batching off)",
                results["gRPC/1/off"]["p50_ms"] - results["REST/1/off"]["p50_ms"], 0.0,
                higher_is_better=False, unit=" ms"),
     ]
     print_targets(targets)
-    out = write_result("serving", {
-        "machine": info, "model": MODEL, "headers": headers, "rows": rows, "results": results,
+    out = write_result("serving" if model_name == MODEL else f"serving_{model_name}", {
+        "machine": info, "model": model_name, "headers": headers, "rows": rows, "results": results,
         "batching_parameters": BATCHING % (opts.batch_timeout_micros, opts.num_batch_threads),
         "targets": targets,
     }, smoke=opts.smoke)

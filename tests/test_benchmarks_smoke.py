@@ -52,7 +52,7 @@ def test_train_throughput_smoke(tmp_path):
     doc = run_benchmark("train_throughput", tmp_path)
     names = {row[0] for row in doc["rows"]}
     assert {"plain Keras (image_dataset_from_directory)", "kerascnn load_data + fit",
-            "in-memory tensors"} <= names
+            "in-memory tensors (tf.data)"} <= names
     for summary in doc["summary"].values():
         assert summary["epoch1_images_per_s"] > 0 and summary["epoch2plus_images_per_s"] > 0
         assert summary["images"] == doc["images"]

@@ -206,20 +206,12 @@ def test_kill_9_of_export_leaves_no_version_and_server_keeps_serving(tmp_path):
             time.sleep(0.2)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 256 KiB tmpfs (needs root and mount); skips the tmpfs variant where it cannot mount."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+def try_mount_tmpfs(mount: Path, size="256k") -> bool:
+    """Mount a tiny tmpfs at ``mount`` (needs root and mount(8)); False where that fails."""
+    mount.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
                           capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip()}); "
-                    "test_export_write_error_in_subprocess covers the failure path")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+    return proc.returncode == 0
 
 
 def check_nothing_partial(model_dir: Path):
@@ -227,28 +219,9 @@ def check_nothing_partial(model_dir: Path):
     assert not [n for n in left if n.isdigit() or n.startswith(".export")], left
 
 
-@pytest.mark.slow
-def test_disk_full_during_export(tmp_path, small_disk):
-    # A model big enough (~1 MB of weights) not to fit in 256 KiB.
-    import keras
-
-    inputs = keras.Input((16, 16, 1))
-    outputs = keras.layers.Dense(3, activation="softmax")(
-        keras.layers.Dense(1024)(keras.layers.Flatten()(inputs)))
-    source = tmp_path / "big.keras"
-    keras.Model(inputs, outputs).save(source)
-    proc = kerascnn("export", source, "--base", small_disk, "--name", MODEL)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    line = one_error_line(proc)
-    assert "No space left on device" in line, line
-    check_nothing_partial(small_disk / MODEL)
-
-
-@pytest.mark.slow
-def test_export_write_error_in_subprocess(tmp_path):
-    """Where no tmpfs can be mounted: the OS refuses writes past a file-size limit (EFBIG)."""
-    source = VersionedModel(1).save_keras(tmp_path / "src")
-    base = tmp_path / "models"
+def export_under_file_size_limit(source: Path, base: Path) -> subprocess.CompletedProcess:
+    """``kerascnn export`` in a subprocess whose writes fail past 4 KiB (EFBIG), as a full
+    disk would fail them, where no tmpfs can be mounted."""
     code = (
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
@@ -258,9 +231,54 @@ def test_export_write_error_in_subprocess(tmp_path):
         f"'--name', {MODEL!r}]\n"
         "main()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def big_keras_file(tmp_path: Path) -> Path:
+    """A model with ~1 MB of weights: it cannot fit in the small disk."""
+    import keras
+
+    inputs = keras.Input((16, 16, 1))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Dense(1024)(keras.layers.Flatten()(inputs)))
+    source = tmp_path / "src" / "big.keras"
+    source.parent.mkdir()
+    keras.Model(inputs, outputs).save(source)
+    return source
+
+
+@pytest.mark.slow
+def test_disk_full_during_export_says_so_and_leaves_nothing(tmp_path):
+    source = big_keras_file(tmp_path)
+    disk = tmp_path / "disk"
+    if try_mount_tmpfs(disk):
+        try:
+            proc = kerascnn("export", source, "--base", disk, "--name", MODEL)
+            expected = "No space left on device"
+            leftovers = disk / MODEL
+            check = (proc, expected)
+            check_nothing_partial(leftovers)
+        finally:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    else:  # no tmpfs here: the same failure path through a write error the OS raises
+        base = tmp_path / "models"
+        proc = export_under_file_size_limit(source, base)
+        check = (proc, "File too large")
+        check_nothing_partial(base / MODEL)
+    proc, expected = check
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = one_error_line(proc)
-    assert "File too large" in line or "too large" in line.lower(), line
+    assert expected in line, line
+
+
+@pytest.mark.stress
+def test_export_write_error_in_subprocess(tmp_path):
+    """The no-tmpfs path of the test above, run even where a tmpfs can be mounted."""
+    source = big_keras_file(tmp_path)
+    base = tmp_path / "models"
+    proc = export_under_file_size_limit(source, base)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "File too large" in one_error_line(proc)
     check_nothing_partial(base / MODEL)
