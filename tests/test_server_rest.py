@@ -130,6 +130,23 @@ def test_predict_row_format_single_output_drops_its_name(server):
     assert resp.json() == {"predictions": [[2.5, 3.0], [3.5, 4.0]]}
 
 
+def test_answers_are_byte_for_byte_tf_servings(server):
+    # The layout TF Serving's RapidJSON PrettyWriter produces (see its README's curl examples).
+    resp = post(server, "/v1/models/toy:predict",
+                {"signature_name": "single", "instances": [[1.0, 2.0], [3.0, 4.0]]})
+    assert resp.content == b'{\n    "predictions": [[2.5, 3.0], [3.5, 4.0]\n    ]\n}'
+    resp = post(server, "/v1/models/toy:predict", {"signature_name": "wide", "inputs": [1, 2]})
+    assert resp.content == b'{\n    "outputs": [\n        2,\n        4\n    ]\n}'
+    assert post(server, "/v1/models/foo:predict", {"instances": [1]}).content == (
+        b'{\n    "error": "Servable not found for request: Latest(foo)"\n}')
+    assert get(server, "/v1/models/toy/versions/1").content.decode() == (
+        '{\n "model_version_status": [\n  {\n   "version": "1",\n   "state": "AVAILABLE",\n'
+        '   "status": {\n    "error_code": "OK",\n    "error_message": ""\n   }\n  }\n ]\n}')
+    resp = post(server, "/v1/models/toy:regress",
+                {"signature_name": "regress", "examples": [{"x": 1.0}, {"x": 2.0}]})
+    assert resp.content == b'{\n    "results": [4.0, 6.0]\n}'
+
+
 def test_predict_columnar_format(server):
     single = post(server, "/v1/models/toy:predict",
                   {"signature_name": "single", "inputs": [[3.0, 4.0]]})

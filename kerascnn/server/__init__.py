@@ -9,7 +9,8 @@ Importing this package does not import TensorFlow; ``registry`` and what uses it
 Known differences from TF Serving (everything else is meant to answer byte-for-byte the same
 JSON values, status codes and error texts):
 
-* whitespace of JSON answers (values are identical; columnar arrays are written on one line);
+* with several outputs, JSON answers list them sorted by name (TF Serving follows its protobuf
+  map's order, which is unspecified); the layout is RapidJSON's PrettyWriter's, byte for byte;
 * a tensor whose shape the signature cannot take is refused before running, with our message
   (TF Serving lets the session fail with TensorFlow's text); both are 400 / INVALID_ARGUMENT;
 * a duplicate key inside one ``instances`` object, or nesting deeper than 254 levels, is a clear

@@ -33,6 +33,7 @@ from kerascnn.server.jsonparse import (
     is_string,
     type_name,
 )
+from kerascnn.server.jsonwrite import PrettyWriter
 from kerascnn.server.status import ServingError, invalid
 
 # DataTypeString names TF Serving puts in its messages.
@@ -401,7 +402,12 @@ def signature_name_from_json(doc) -> str:
 # arrays -> JSON
 
 
+class _B64(bytes):
+    """A string value to be written as ``{"b64": ...}``."""
+
+
 def _format_values(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
+    """Every element of ``arr`` formatted as TF Serving writes it (floats: WriteDecimal)."""
     flat = arr.reshape(-1)
     kind = arr.dtype.kind
     if arr.dtype == np.float32 or arr.dtype == np.float16:
@@ -428,50 +434,34 @@ def _format_values(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
         for v in flat.tolist():
             if isinstance(v, str):
                 v = v.encode()
-            if as_bytes:
-                out.append(b'{"b64": "' + base64.b64encode(v) + b'"}')
-            else:
-                out.append(escape_string(v))
+            out.append(_B64(base64.b64encode(v)) if as_bytes else escape_string(v))
         return out
     raise invalid(f"Failed to write JSON value for tensor type: {arr.dtype}")
 
 
-def _nest(items: list[bytes], shape) -> bytes:
-    """Group flat formatted values into nested single-line JSON arrays."""
+def _write_value(writer: PrettyWriter, value: bytes):
+    if isinstance(value, _B64):
+        writer.start_object()
+        writer.key("b64")
+        writer.raw(b'"' + bytes(value) + b'"')
+        writer.end_object()
+    else:
+        writer.raw(value)
+
+
+def _write_nested(writer: PrettyWriter, values: list, shape: tuple, start: int) -> int:
+    """TF Serving's AddTensorValues: nested arrays for ``shape``; returns the next offset."""
     if not shape:
-        return items[0]
-    for dim in reversed(shape):
-        if dim == 0:
-            items = [b"[]"] * (len(items) // max(dim, 1)) if items else [b"[]"]
-            continue
-        items = [b"[" + b", ".join(items[i : i + dim]) + b"]" for i in range(0, len(items), dim)]
-    return items[0] if items else b"[]"
-
-
-def _rows(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
-    """One JSON text per batch element (dimension 0)."""
-    batch = arr.shape[0]
-    if batch == 0:
-        return []
-    inner = list(arr.shape[1:])
-    if 0 in inner:
-        empty = _nest([], inner) if inner else b"[]"
-        return [_empty_nested(inner) if inner else empty] * batch
-    values = _format_values(arr, as_bytes)
-    per = len(values) // batch
-    return [_nest(values[i * per : (i + 1) * per], inner) for i in range(batch)]
-
-
-def _empty_nested(shape) -> bytes:
-    if not shape or shape[0] == 0:
-        return b"[]"
-    return b"[" + b", ".join([_empty_nested(shape[1:])] * shape[0]) + b"]"
-
-
-def _whole(arr: np.ndarray, as_bytes: bool) -> bytes:
-    if 0 in arr.shape:
-        return _empty_nested(list(arr.shape))
-    return _nest(_format_values(arr, as_bytes), list(arr.shape))
+        _write_value(writer, values[start])
+        return start + 1
+    if len(shape) == 1 and not any(isinstance(v, _B64) for v in values[start : start + 1]):
+        writer.raw_array(values[start : start + shape[0]])
+        return start + shape[0]
+    writer.start_array()
+    for _ in range(shape[0]):
+        start = _write_nested(writer, values, shape[1:], start)
+    writer.end_array()
+    return start
 
 
 def is_bytes_output(name: str, arr: np.ndarray) -> bool:
@@ -480,16 +470,22 @@ def is_bytes_output(name: str, arr: np.ndarray) -> bool:
 
 
 def predict_response_to_json(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
-    """Write ``{"predictions": ...}`` (row) or ``{"outputs": ...}`` (columnar).
+    """Write ``{"predictions": ...}`` (row) or ``{"outputs": ...}`` (columnar), byte for byte
+    as TF Serving's MakeJsonFromTensors (RapidJSON PrettyWriter, single-line rows).
 
     Example:
         >>> import numpy as np
-        >>> predict_response_to_json({"y": np.array([2.5, 3.0], np.float32)}, "row")
-        b'{\\n    "predictions": [2.5, 3.0\\n    ]\\n}'
+        >>> text = predict_response_to_json({"y": np.array([2.5, 3.0], np.float32)}, "row")
+        >>> text.decode().splitlines()
+        ['{', '    "predictions": [2.5, 3.0', '    ]', '}']
     """
     if not outputs:
         raise invalid("Cannot convert empty tensor map to JSON")
     names = sorted(outputs)
+    values = {n: _format_values(outputs[n], is_bytes_output(n, outputs[n])) for n in names}
+    multi = len(names) > 1
+    w = PrettyWriter()
+    w.start_object()
     if fmt == "row":
         batch = None
         for name in names:
@@ -502,38 +498,52 @@ def predict_response_to_json(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
                     f"expecting: {batch}"
                 )
             batch = arr.shape[0]
-        rows = {n: _rows(outputs[n], is_bytes_output(n, outputs[n])) for n in names}
-        if len(names) == 1:
-            body = b", ".join(rows[names[0]])
-            return b'{\n    "predictions": [' + body + b"\n    ]\n}"
-        items = []
-        for i in range(batch):
-            fields = b",\n".join(
-                b"            " + escape_string(n.encode()) + b": " + rows[n][i] for n in names
-            )
-            items.append(b"        {\n" + fields + b"\n        }")
-        return b'{\n    "predictions": [\n' + b",\n".join(items) + b"\n    ]\n}"
-    if len(names) == 1:
-        n = names[0]
-        return b'{\n    "outputs": ' + _whole(outputs[n], is_bytes_output(n, outputs[n])) + b"\n}"
-    fields = b",\n".join(
-        b"        "
-        + escape_string(n.encode())
-        + b": "
-        + _whole(outputs[n], is_bytes_output(n, outputs[n]))
-        for n in names
-    )
-    return b'{\n    "outputs": {\n' + fields + b"\n    }\n}"
+        offsets = dict.fromkeys(names, 0)
+        w.key("predictions")
+        w.start_array()
+        for _ in range(batch):
+            if multi:
+                w.start_object()
+            w.single_line_arrays = True
+            for name in names:
+                if multi:
+                    w.key(name)
+                offsets[name] = _write_nested(
+                    w, values[name], outputs[name].shape[1:], offsets[name]
+                )
+            w.single_line_arrays = False
+            if multi:
+                w.end_object()
+        w.end_array()
+    else:
+        w.key("outputs")
+        if multi:
+            w.start_object()
+        for name in names:
+            if multi:
+                w.key(name)
+            _write_nested(w, values[name], outputs[name].shape, 0)
+        if multi:
+            w.end_object()
+    w.end_object()
+    return w.getvalue()
 
 
 def error_to_json(message: str) -> bytes:
-    """``{"error": message}`` as TF Serving writes it.
+    """``{"error": message}`` as TF Serving's MakeJsonFromStatus writes it.
 
     Example:
-        >>> error_to_json('Bad key: "key"')
-        b'{ "error": "Bad key: \\\\"key\\\\"" }'
+        >>> print(error_to_json('Bad key: "key"').decode())
+        {
+            "error": "Bad key: \\"key\\""
+        }
     """
-    return b'{ "error": ' + escape_string(message.encode("utf-8", "replace")) + b" }"
+    w = PrettyWriter()
+    w.start_object()
+    w.key("error")
+    w.string(message.encode("utf-8", "replace"))
+    w.end_object()
+    return w.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,29 +636,40 @@ def _add_feature_value(val, name, feature):
 
 
 def classification_result_to_json(result) -> bytes:
-    """``{"results": [[[label, score], ...], ...]}``."""
+    """``{"results": [[[label, score], ...], ...]}`` (MakeJsonFromClassificationResult)."""
     if not result.classifications:
         raise invalid("Cannot convert empty ClassificationResults to JSON")
-    rows = []
+    w = PrettyWriter()
+    w.start_object()
+    w.key("results")
+    w.start_array()
     for classifications in result.classifications:
-        pairs = [
-            b"["
-            + escape_string(c.label.encode())
-            + b", "
-            + _format_values(np.array([c.score], np.float32), False)[0]
-            + b"]"
-            for c in classifications.classes
-        ]
-        rows.append(b"[" + b", ".join(pairs) + b"]")
-    return b'{\n    "results": [' + b", ".join(rows) + b"\n    ]\n}"
+        w.single_line_arrays = True
+        w.start_array()
+        for c in classifications.classes:
+            w.start_array()
+            w.string(c.label.encode())
+            w.raw(_format_values(np.array([c.score], np.float32), False)[0])
+            w.end_array()
+        w.end_array()
+        w.single_line_arrays = False
+    w.end_array()
+    w.end_object()
+    return w.getvalue()
 
 
 def regression_result_to_json(result) -> bytes:
-    """``{"results": [v, ...]}``."""
+    """``{"results": [v, ...]}`` (MakeJsonFromRegressionResult)."""
     if not result.regressions:
         raise invalid("Cannot convert empty RegressionResults to JSON")
     values = _format_values(np.array([r.value for r in result.regressions], np.float32), False)
-    return b'{\n    "results": [' + b", ".join(values) + b"]\n}"
+    w = PrettyWriter()
+    w.start_object()
+    w.key("results")
+    w.single_line_arrays = True
+    w.raw_array(values)
+    w.end_object()
+    return w.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
