@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from kerascnn.server import jsonparse, tensors
-from kerascnn.server.registry import ServerCore
+from kerascnn.server.registry import ServerCore, model_spec_for
 from kerascnn.server.status import ServingError, invalid
 
 PREDICT_RE = re.compile(
@@ -239,10 +238,11 @@ class RestApi:
 
     def _metadata(self, name, version, label, body) -> bytes:
         with self.core.handle(name, version, label) as servable:
-            spec = {"name": servable.name, "signature_name": "", "version": str(servable.version)}
+            spec = model_spec_for(servable)
             sdm = servable.signature_def_map()
+        # TF Serving concatenates the two JSON documents exactly like this.
         text = (
-            '{\n"model_spec":' + json.dumps(spec, indent=1) + ',\n"metadata": {'
+            '{\n"model_spec":' + _proto_json(spec, preserve=True) + ',\n"metadata": {'
             '"signature_def": ' + _proto_json(sdm, preserve=True) + "}\n}\n"
         )
         return text.encode()
