@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 
@@ -32,15 +33,27 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """Return the closest choice to ``name``, or None when nothing is close.
 
     Example:
-        >>> did_you_mean("vgg61", ["vgg16", "vgg19"])
+        >>> did_you_mean("vgg61", ["vgg19", "vgg16"])
         'vgg16'
+        >>> did_you_mean("resnet5O", ["resnet56", "resnet50"])
+        'resnet50'
     """
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[match[0]] if match else None
+    wanted = name.lower()
+
+    def closeness(candidate):
+        ratio = difflib.SequenceMatcher(None, wanted, candidate).ratio()
+        shared_prefix = len(os.path.commonprefix([wanted, candidate]))
+        # Ties go to the longer shared prefix, then to the alphabetically first name.
+        return (-ratio, -shared_prefix, candidate)
+
+    best = min(lowered, key=closeness, default=None)
+    if best is None or difflib.SequenceMatcher(None, wanted, best).ratio() < 0.6:
+        return None
+    return lowered[best]
 
 
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:
