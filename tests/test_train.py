@@ -433,6 +433,21 @@ def test_precision_jit_and_determinism_options_train_and_resume(tmp_path, settin
     assert again.metrics["val_accuracy"] > 0.2
 
 
+@pytest.mark.slow
+def test_deterministic_runs_repeat_exactly_across_processes(tmp_path, cli):
+    rows = []
+    for name in ("a", "b"):
+        proc = cli("train", "--deterministic", "--augment", "digits", "--epochs", "2",
+                   "--batch-size", "64", "--seed", "5", "--no-tensorboard",
+                   "--project", tmp_path, "--name", name)
+        assert proc.returncode == 0, proc.stderr
+        text = (tmp_path / name / "history.csv").read_text().splitlines()
+        header = text[0].split(",")
+        keep = [i for i, col in enumerate(header) if col != "seconds"]
+        rows.append([[line.split(",")[i] for i in keep] for line in text])
+    assert rows[0] == rows[1]
+
+
 # ---------------------------------------------------------------------------- bad input
 
 

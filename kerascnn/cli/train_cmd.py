@@ -22,14 +22,32 @@ from kerascnn.cli.common import SHAPE
 # repeats them (tests/test_train.py checks they agree).
 _DATA_OPTIONS = [
     (("--model", "-m"), "model", str, "Registered model name (kerascnn models). [default: lenet5]"),
-    (("--data", "-d"), "data", str,
-     "digits | tfds:NAME | a folder root/<class>/<image>. [default: digits]"),
+    (
+        ("--data", "-d"),
+        "data",
+        str,
+        "digits | tfds:NAME | a folder root/<class>/<image>. [default: digits]",
+    ),
     (("--input-shape",), "input_shape", SHAPE, "H,W,C the model takes. [default: the model's]"),
     (("--batch-size", "-b"), "batch_size", int, "Global batch size. [default: 32]"),
-    (("--val-split",), "val_split", float, "Validation fraction when the data has none. [default: 0.1]"),
-    (("--test-split",), "test_split", float, "Held-out test fraction when the data has none. [default: 0.1]"),
-    (("--augment",), "augment", str,
-     "Augmentation preset (none, light, standard, digits) or layer names. [default: none]"),
+    (
+        ("--val-split",),
+        "val_split",
+        float,
+        "Validation fraction when the data has none. [default: 0.1]",
+    ),
+    (
+        ("--test-split",),
+        "test_split",
+        float,
+        "Held-out test fraction when the data has none. [default: 0.1]",
+    ),
+    (
+        ("--augment",),
+        "augment",
+        str,
+        "Augmentation preset (none, light, standard, digits) or layer names. [default: none]",
+    ),
     (("--data-dir",), "data_dir", str, "TFDS data directory."),
     (("--download/--no-download",), "download", None, "Let TFDS download. [default: no]"),
     (("--skip-bad",), "skip_bad", "flag", "Skip unreadable images instead of failing."),
@@ -37,39 +55,101 @@ _DATA_OPTIONS = [
 ]
 
 _OPTIM_OPTIONS = [
-    (("--optimizer", "-o"), "optimizer", str,
-     "sgd | adam | adamw | rmsprop | adagrad | adadelta. [default: adam]"),
-    (("--learning-rate", "--lr"), "learning_rate", float, "Base (one-cycle: peak) rate. [default: 0.001]"),
+    (
+        ("--optimizer", "-o"),
+        "optimizer",
+        str,
+        "sgd | adam | adamw | rmsprop | adagrad | adadelta. [default: adam]",
+    ),
+    (
+        ("--learning-rate", "--lr"),
+        "learning_rate",
+        float,
+        "Base (one-cycle: peak) rate. [default: 0.001]",
+    ),
     (("--momentum",), "momentum", float, "SGD/RMSprop momentum. [default: sgd 0.9, rmsprop 0]"),
     (("--nesterov/--no-nesterov",), "nesterov", None, "Nesterov momentum (sgd). [default: no]"),
-    (("--weight-decay",), "weight_decay", float, "Decoupled weight decay. [default: adamw 0.004, else 0]"),
+    (
+        ("--weight-decay",),
+        "weight_decay",
+        float,
+        "Decoupled weight decay. [default: adamw 0.004, else 0]",
+    ),
     (("--clipnorm",), "clipnorm", float, "Clip the global gradient norm."),
     (("--label-smoothing",), "label_smoothing", float, "Label smoothing. [default: 0]"),
 ]
 
 _TRAIN_OPTIONS = [
-    (("--epochs", "-e"), "epochs", int, "Epochs to train (on resume: the new total). [default: 10]"),
+    (
+        ("--epochs", "-e"),
+        "epochs",
+        int,
+        "Epochs to train (on resume: the new total). [default: 10]",
+    ),
     (("--schedule",), "schedule", str, "constant | step | cosine | one-cycle. [default: constant]"),
-    (("--warmup-epochs",), "warmup_epochs", float, "Linear warmup (cosine, step, constant). [default: 0]"),
+    (
+        ("--warmup-epochs",),
+        "warmup_epochs",
+        float,
+        "Linear warmup (cosine, step, constant). [default: 0]",
+    ),
     (("--step-epochs",), "step_epochs", int, "step: decay every N epochs. [default: epochs // 3]"),
     (("--step-gamma",), "step_gamma", float, "step: decay factor. [default: 0.1]"),
-    (("--final-lr-fraction",), "final_lr_fraction", float, "cosine: final rate / base rate. [default: 0]"),
+    (
+        ("--final-lr-fraction",),
+        "final_lr_fraction",
+        float,
+        "cosine: final rate / base rate. [default: 0]",
+    ),
     (("--l1",), "l1", float, "L1 kernel regularization. [default: 0]"),
     (("--l2",), "l2", float, "L2 kernel regularization. [default: 0]"),
     (("--dropout-rate",), "dropout_rate", float, "Override the architecture's dropout rate."),
-    (("--monitor",), "monitor", str, "Metric choosing best.keras and early stopping. [default: val_loss]"),
-    (("--patience",), "patience", int, "Early stopping patience in epochs (restores best weights). [default: off]"),
-    (("--tensorboard/--no-tensorboard",), "tensorboard", None, "Write TensorBoard logs. [default: yes]"),
-    (("--precision",), "precision", str,
-     "auto | float32 | mixed_float16 | mixed_bfloat16 (auto: mixed on a capable GPU). [default: auto]"),
-    (("--jit-compile/--no-jit-compile",), "jit_compile", None, "XLA-compile the train step. [default: no]"),
+    (
+        ("--monitor",),
+        "monitor",
+        str,
+        "Metric choosing best.keras and early stopping. [default: val_loss]",
+    ),
+    (
+        ("--patience",),
+        "patience",
+        int,
+        "Early stopping patience in epochs (restores best weights). [default: off]",
+    ),
+    (
+        ("--tensorboard/--no-tensorboard",),
+        "tensorboard",
+        None,
+        "Write TensorBoard logs. [default: yes]",
+    ),
+    (
+        ("--precision",),
+        "precision",
+        str,
+        "auto | float32 | mixed_float16 | mixed_bfloat16 (auto: mixed on a capable GPU). [default: auto]",
+    ),
+    (
+        ("--jit-compile/--no-jit-compile",),
+        "jit_compile",
+        None,
+        "XLA-compile the train step. [default: no]",
+    ),
     (("--seed",), "seed", int, "Seeds splits, shuffling, augmentation and weights. [default: 0]"),
     (("--deterministic",), "deterministic", "flag", "Enable TensorFlow op determinism (slower)."),
-    (("--strategy",), "strategy", str, "auto | none | mirrored | multiworker (TF_CONFIG). [default: auto]"),
+    (
+        ("--strategy",),
+        "strategy",
+        str,
+        "auto | none | mirrored | multiworker (TF_CONFIG). [default: auto]",
+    ),
     (("--project",), "project", str, "Parent folder of run folders. [default: runs]"),
-    (("--name", "-n"), "name", str,
-     "Run folder name; an unfinished run of that name with the same settings resumes. "
-     "[default: exp, exp2, ...]"),
+    (
+        ("--name", "-n"),
+        "name",
+        str,
+        "Run folder name; an unfinished run of that name with the same settings resumes. "
+        "[default: exp, exp2, ...]",
+    ),
 ]
 
 
@@ -117,7 +197,10 @@ def _config_values(config_file, model_option, values) -> dict:
                 merged[key] = raw[key]
     merged.update({k: v for k, v in values.items() if v is not None})
     if model_option:
-        merged["model_options"] = {**merged.get("model_options", {}), **_model_options(model_option)}
+        merged["model_options"] = {
+            **merged.get("model_options", {}),
+            **_model_options(model_option),
+        }
     if isinstance(merged.get("cache"), str) and merged["cache"].lower() in ("true", "false"):
         merged["cache"] = merged["cache"].lower() == "true"
     return merged
@@ -128,11 +211,16 @@ def _verbose(quiet: bool) -> str:
 
 
 _config_option = click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False),
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
     help="YAML file of settings (any TrainConfig field; a run's config.yaml works).",
 )
 _model_option = click.option(
-    "--model-option", "model_option", multiple=True, metavar="KEY=VALUE",
+    "--model-option",
+    "model_option",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="Architecture override, repeatable: --model-option activation=relu.",
 )
 _quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
@@ -144,8 +232,14 @@ _quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only err
 @_apply(_OPTIM_OPTIONS)
 @_apply(_TRAIN_OPTIONS)
 @_model_option
-@click.option("--resume", "resume", type=str, default=None, metavar="RUN_DIR",
-              help="Continue RUN_DIR from its last completed epoch (with --epochs: a new total).")
+@click.option(
+    "--resume",
+    "resume",
+    type=str,
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue RUN_DIR from its last completed epoch (with --epochs: a new total).",
+)
 @_quiet_option
 def train(config_file, model_option, resume, quiet, **values):
     """Train a model; writes runs/NAME with weights, history, plots and metrics."""
@@ -169,12 +263,21 @@ _EVAL_HELP = "RUN_DIR, a .keras file, or a registered model name (random weights
 
 @click.command()
 @click.argument("source")
-@click.option("--data", "-d", default=None, help="Data spec [default: the run's own data and split].")
+@click.option(
+    "--data", "-d", default=None, help="Data spec [default: the run's own data and split]."
+)
 @click.option("--split", default="test", show_default=True, help="test | val | train.")
 @click.option("--batch-size", "-b", type=int, default=None, help="Batch size [default: the run's].")
-@click.option("--output", "output_dir", default=None, help="Folder for the report [default: the run folder].")
-@click.option("--top-k", type=click.IntRange(min=1, max=100), default=16, show_default=True,
-              help="Images in top_losses.png.")
+@click.option(
+    "--output", "output_dir", default=None, help="Folder for the report [default: the run folder]."
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1, max=100),
+    default=16,
+    show_default=True,
+    help="Images in top_losses.png.",
+)
 @_quiet_option
 def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
     """Evaluate SOURCE: metrics, confusion matrix, per-class report, top losses.
@@ -184,8 +287,15 @@ def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
     """
     from kerascnn.evaluate import evaluate as run_evaluation
 
-    run_evaluation(source, data=data, split=split, batch_size=batch_size, output_dir=output_dir,
-                   top_k=top_k, verbose=_verbose(quiet))
+    run_evaluation(
+        source,
+        data=data,
+        split=split,
+        batch_size=batch_size,
+        output_dir=output_dir,
+        top_k=top_k,
+        verbose=_verbose(quiet),
+    )
 
 
 @click.command(name="lr-find")
@@ -194,19 +304,31 @@ def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
 @_apply(_OPTIM_OPTIONS)
 @click.option("--seed", "seed", type=int, default=None, help="Seed. [default: 0]")
 @click.option("--project", "project", default=None, help="Parent folder. [default: runs]")
-@click.option("--name", "-n", "name", default=None, help="Output folder name. [default: lr_find, lr_find2, ...]")
+@click.option(
+    "--name",
+    "-n",
+    "name",
+    default=None,
+    help="Output folder name. [default: lr_find, lr_find2, ...]",
+)
 @_model_option
 @click.option("--start-lr", type=float, default=1e-7, show_default=True, help="Lowest rate tried.")
 @click.option("--end-lr", type=float, default=10.0, show_default=True, help="Highest rate tried.")
-@click.option("--steps", type=click.IntRange(min=10), default=100, show_default=True,
-              help="Batches in the sweep.")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=10),
+    default=100,
+    show_default=True,
+    help="Batches in the sweep.",
+)
 @_quiet_option
 def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values):
     """LR range test: sweep the learning rate, plot lr_find.png, suggest a rate."""
     from kerascnn.train_config import TrainConfig
 
-    config = TrainConfig.from_dict(_config_values(config_file, model_option, values),
-                                   source="the command line")
+    config = TrainConfig.from_dict(
+        _config_values(config_file, model_option, values), source="the command line"
+    )
     config.validate()
     from kerascnn.train import lr_find as run_lr_find
 
@@ -214,8 +336,13 @@ def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values)
 
 
 @click.command()
-@click.option("--epochs", "-e", type=click.IntRange(min=1), default=None,
-              help="Epochs [default: the tuned recipe's 30].")
+@click.option(
+    "--epochs",
+    "-e",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs [default: the tuned recipe's 40].",
+)
 @click.option("--project", default="runs", show_default=True, help="Parent folder of the run.")
 @click.option("--name", "-n", default="quickstart", show_default=True, help="Run folder name.")
 @_quiet_option
