@@ -36,6 +36,10 @@ def test_every_verb_help_does_not_import_tensorflow():
         assert _heavy_modules([verb, "--help"]) == "", verb
 
 
+def test_listing_models_does_not_import_tensorflow():
+    assert _heavy_modules(["models"]) == ""
+
+
 def test_unknown_verb_suggests_and_exits_2(cli):
     proc = cli("sumary")
     assert proc.returncode == 2

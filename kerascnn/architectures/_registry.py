@@ -11,11 +11,12 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UsageError, unknown_name
+
+if TYPE_CHECKING:  # keras loads only when a model is built, so listing models stays fast
+    import keras
 
 # Overrides every model accepts; families add their own (see ModelInfo.overrides).
 COMMON_OVERRIDES = ("dropout_rate", "kernel_regularizer")
@@ -293,6 +294,8 @@ def build(
         >>> model.output_shape  # doctest: +SKIP
         (None, 10)
     """
+    import keras
+
     info = get_model_info(name)
     unknown = sorted(set(overrides) - set(info.overrides))
     if unknown:
@@ -353,6 +356,8 @@ def load_model(path, *, compile: bool = True) -> keras.Model:
     Example:
         >>> model = load_model("/tmp/lenet5.keras")  # doctest: +SKIP
     """
+    import keras
+
     with recursion_headroom():
         return keras.models.load_model(path, compile=compile, safe_mode=True)
 
@@ -392,6 +397,8 @@ def feature_extractor(name: str, *, input_shape=None, stages=None, **overrides) 
         >>> sorted(fx.output_shape)  # doctest: +SKIP
         ['stage1', 'stage2', 'stage3', 'stage4', 'stem']
     """
+    import keras
+
     backbone = build(name, input_shape=input_shape, include_top=False, **overrides)
     outputs = stage_outputs(backbone)
     if stages is not None:

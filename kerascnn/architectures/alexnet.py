@@ -16,8 +16,6 @@ Example:
 
 from __future__ import annotations
 
-from kerascnn import blocks
-from kerascnn.architectures._common import classifier, features_head
 from kerascnn.architectures._registry import register
 
 REFERENCE = (
@@ -57,6 +55,9 @@ def _alexnet(
     padding_mode="zeros",
     kernel_regularizer=None,
 ):
+    from kerascnn import blocks
+    from kerascnn.architectures._common import classifier, features_head
+
     x = inputs
     for i, (stage, filters, kernel, stride, padding) in enumerate(_CONVS):
         index = sum(1 for s in _CONVS[:i] if s[0] == stage) + 1

@@ -17,8 +17,6 @@ Example:
 
 from __future__ import annotations
 
-from kerascnn import blocks
-from kerascnn.architectures._common import classifier, features_head
 from kerascnn.architectures._registry import register
 
 REFERENCE = (
@@ -43,6 +41,9 @@ def _lenet(
     dropout_rate=0.0,
     kernel_regularizer=None,
 ):
+    from kerascnn import blocks
+    from kerascnn.architectures._common import classifier, features_head
+
     def conv(x, filters, name):
         return blocks.conv_bn_act(
             x,

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import functools
 
-from kerascnn import blocks
-from kerascnn.architectures._common import classifier, features_head
 from kerascnn.architectures._registry import register
 from kerascnn.errors import unknown_name
 
@@ -86,6 +84,9 @@ def _resnet(
     dropout_rate=0.0,
     kernel_regularizer=None,
 ):
+    from kerascnn import blocks
+    from kerascnn.architectures._common import classifier, features_head
+
     if variant not in VARIANTS_V1:
         raise unknown_name("ResNet variant", str(variant), VARIANTS_V1)
     common = dict(

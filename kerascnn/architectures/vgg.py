@@ -16,8 +16,6 @@ Example:
 
 from __future__ import annotations
 
-from kerascnn import blocks
-from kerascnn.architectures._common import classifier, features_head
 from kerascnn.architectures._registry import register
 
 REFERENCE = (
@@ -59,6 +57,9 @@ def _vgg(
     padding_mode="zeros",
     kernel_regularizer=None,
 ):
+    from kerascnn import blocks
+    from kerascnn.architectures._common import classifier, features_head
+
     x = inputs
     for stage, (count, filters) in enumerate(zip(convs, WIDTHS), start=1):
         for index in range(1, count + 1):
