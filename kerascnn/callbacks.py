@@ -89,7 +89,9 @@ class EpochLine(keras.callbacks.Callback):
         stream = self.stream or sys.stdout
         logs = dict(logs or {})
         parts = [f"Epoch {epoch + 1}/{self._epochs}", f"{time.perf_counter() - self._start:.1f}s"]
-        parts += [f"{key} {_fmt(float(value))}" for key, value in logs.items() if key != "learning_rate"]
+        parts += [
+            f"{key} {_fmt(float(value))}" for key, value in logs.items() if key != "learning_rate"
+        ]
         rate = logs.get("learning_rate", current_learning_rate(self.model))
         if rate is not None:
             parts.append(f"lr {float(rate):.2e}")
@@ -138,8 +140,15 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         >>> ResumableEarlyStopping(monitor="val_loss", patience=5, initial_wait=2)  # doctest: +SKIP
     """
 
-    def __init__(self, *, initial_wait=0, initial_best=None, initial_best_epoch=0,
-                 initial_best_weights=None, **kwargs):
+    def __init__(
+        self,
+        *,
+        initial_wait=0,
+        initial_best=None,
+        initial_best_epoch=0,
+        initial_best_weights=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._initial = (initial_wait, initial_best, initial_best_epoch, initial_best_weights)
 
@@ -185,7 +194,9 @@ class TensorBoardScalars(keras.callbacks.Callback):
         metadata = summary_pb2.SummaryMetadata()
         metadata.plugin_data.plugin_name = "scalars"
         summary_ops_v2.write(
-            tag, tf.constant(value, tf.float32), step=step,
+            tag,
+            tf.constant(value, tf.float32),
+            step=step,
             metadata=metadata.SerializeToString(),
         )
 
@@ -268,8 +279,18 @@ class RunRecorder(keras.callbacks.Callback):
         >>> RunRecorder(RunPaths(Path("runs/exp")), monitor="val_loss")  # doctest: +SKIP
     """
 
-    def __init__(self, paths: RunPaths, *, monitor: str, initial_epoch: int = 0, best=None,
-                 best_epoch: int = 0, early_stopping=None, nan_guard=None, extra_state=None):
+    def __init__(
+        self,
+        paths: RunPaths,
+        *,
+        monitor: str,
+        initial_epoch: int = 0,
+        best=None,
+        best_epoch: int = 0,
+        early_stopping=None,
+        nan_guard=None,
+        extra_state=None,
+    ):
         super().__init__()
         self.paths = paths
         self.monitor = monitor
@@ -327,8 +348,9 @@ class RunRecorder(keras.callbacks.Callback):
             "best_epoch": self.best_epoch,
             "early_stopping_wait": int(es.wait) if es is not None else 0,
             "early_stopping_best": (
-                float(es.best) if es is not None and es.best is not None
-                and np.isfinite(es.best) else None
+                float(es.best)
+                if es is not None and es.best is not None and np.isfinite(es.best)
+                else None
             ),
             "early_stopping_best_epoch": int(es.best_epoch) if es is not None else 0,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

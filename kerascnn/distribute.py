@@ -94,9 +94,11 @@ def patch_keras_multiworker() -> bool:
         for _, _, batches in iterator:
             batch = next(batches)
             data_batch = tf.nest.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0]
-                if isinstance(v, tf.distribute.DistributedValues)
-                else v,
+                lambda v: (
+                    strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues)
+                    else v
+                ),
                 batch,
             )
             break
@@ -105,9 +107,7 @@ def patch_keras_multiworker() -> bool:
     def reduce_per_replica(values, strategy, reduction):
         if reduction in ("auto", "mean") and is_multi_worker(strategy):
             # Bug 2: step results are scalars; average them across replicas, no axis.
-            return tf.nest.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None), values
-            )
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return original_reduce(values, strategy, reduction)
 
     tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build

@@ -158,8 +158,10 @@ def format_report(rows: list[dict], accuracy: float) -> str:
             f"{r['f1']:.4f}  {r['support']:7d}"
         )
     total = sum(r["support"] for r in rows)
-    macro = {k: float(np.mean([r[k] for r in rows])) if rows else 0.0
-             for k in ("precision", "recall", "f1")}
+    macro = {
+        k: float(np.mean([r[k] for r in rows])) if rows else 0.0
+        for k in ("precision", "recall", "f1")
+    }
     lines.append(
         f"{'macro avg':<{width}}  {macro['precision']:9.4f}  {macro['recall']:6.4f}  "
         f"{macro['f1']:.4f}  {total:7d}"
@@ -210,8 +212,15 @@ def plot_confusion_matrix(matrix, class_names, path, *, title="") -> Path:
             threshold = data.max() / 2 if data.max() > 0 else 0.5
             for i in range(n):
                 for j in range(n):
-                    ax.text(j, i, format(data[i, j], fmt), ha="center", va="center", fontsize=8,
-                            color="white" if data[i, j] > threshold else "black")
+                    ax.text(
+                        j,
+                        i,
+                        format(data[i, j], fmt),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if data[i, j] > threshold else "black",
+                    )
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -244,7 +253,7 @@ def plot_top_losses(preds: Predictions, class_names, path, *, columns=4) -> Path
             color="red" if true != guess else "black",
         )
     fig.suptitle("Top losses: the worst-predicted images")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # keep the suptitle clear of the first row
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
@@ -342,8 +351,17 @@ def _data_for(loaded, data, split, batch_size, input_shape):
     return load_data(spec, input_shape=input_shape, augment="none", **settings)
 
 
-def evaluate(source, *, data=None, split="test", batch_size=None, output_dir=None, model=None,
-             top_k=16, verbose="auto") -> EvalResult:
+def evaluate(
+    source,
+    *,
+    data=None,
+    split="test",
+    batch_size=None,
+    output_dir=None,
+    model=None,
+    top_k=16,
+    verbose="auto",
+) -> EvalResult:
     """Evaluate a model on a split and write the report files.
 
     Args:
@@ -410,7 +428,8 @@ def evaluate(source, *, data=None, split="test", batch_size=None, output_dir=Non
     atomic_write_text(files["report"], text)
     atomic_write_text(
         files["report_csv"],
-        "class,precision,recall,f1,support\n" + "".join(
+        "class,precision,recall,f1,support\n"
+        + "".join(
             f"{r['class']},{r['precision']:.6f},{r['recall']:.6f},{r['f1']:.6f},{r['support']}\n"
             for r in rows
         ),

@@ -122,8 +122,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         def anneal(a, b, t):  # cosine from a (t=0) to b (t=1)
             return b + (a - b) * 0.5 * (1.0 + ops.cos(math.pi * t))
 
-        return ops.where(step <= peak_step, anneal(start, self.max_rate, up),
-                         anneal(self.max_rate, end, down))
+        return ops.where(
+            step <= peak_step, anneal(start, self.max_rate, up), anneal(self.max_rate, end, down)
+        )
 
     def get_config(self):
         return {

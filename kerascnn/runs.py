@@ -240,15 +240,17 @@ class LoadedModel:
     run_dir: Path | None = None
 
 
+def register_custom_objects() -> None:
+    """Import the modules whose Keras serializables a saved kerascnn model may name: the
+    zoo's custom layers, our losses and learning-rate schedules."""
+    import kerascnn.layers  # noqa: F401  padding / shortcut / adaptive-pool layers
+    import kerascnn.optim  # noqa: F401  SparseCrossentropy, schedules
+
+
 def _load_keras_file(path: Path):
     import keras
 
-    import kerascnn.optim  # noqa: F401  registers our losses and schedules for deserialization
-
-    try:
-        import kerascnn.architectures  # noqa: F401  registers the zoo's custom layers
-    except ImportError:  # pragma: no cover - registry not installed yet
-        pass
+    register_custom_objects()
     if not path.is_file():
         raise UsageError(f"model file {path} does not exist")
     try:

@@ -59,6 +59,7 @@ from kerascnn.runs import (
     claim_run_dir,
     load_model,
     read_resume_state,
+    register_custom_objects,
     write_labels,
 )
 from kerascnn.train_config import (
@@ -306,10 +307,7 @@ def _restore_training_state(model, last_path: Path) -> None:
     The optimizer is rebuilt from the config first, so a resume with more epochs gets a
     schedule stretched over the new total while keeping its step count.
     """
-    try:
-        import kerascnn.architectures  # noqa: F401  registers the zoo's custom layers
-    except ImportError:  # pragma: no cover - registry not installed
-        pass
+    register_custom_objects()
     try:
         saved = keras.saving.load_model(last_path, safe_mode=True, compile=True)
     except Exception as exc:

@@ -209,7 +209,6 @@ def _shape(value) -> tuple[int, int, int]:
 _RESUMABLE_CHANGES = {"epochs", "resume", "name", "project"}
 
 
-
 def resume_config(run_dir, *, epochs: int | None = None) -> TrainConfig:
     """The config that continues ``run_dir``: its stored settings, ``epochs`` as the new total.
 
