@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
@@ -366,12 +367,29 @@ def train(
     config.validate()
     config, resume_dir, state = _find_resume(config)
     config.validate()
-    verbosity = _verbosity(verbose)
-    chief = is_chief()
+    with _op_determinism(config.deterministic):
+        return _train(config, resume_dir, state, model, data, _verbosity(verbose), started)
 
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
+
+@contextlib.contextmanager
+def _op_determinism(enabled: bool):
+    """Enable TensorFlow op determinism for one run, then put the process back as it was
+    (it is process-wide: left on, it would change every later TensorFlow call)."""
+    from tensorflow.python.framework import config as tf_framework_config
+
+    was_enabled = tf_framework_config.is_op_determinism_enabled()
+    if enabled and not was_enabled:
         tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not was_enabled:
+            tf_framework_config.disable_op_determinism()
+
+
+def _train(config, resume_dir, state, model, data, verbosity, started) -> RunResult:
+    chief = is_chief()
+    keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
     precision = resolve_precision(config.precision)
 
