@@ -158,9 +158,22 @@ def served_answer(server) -> str:
     return r.json()["predictions"][0]["label"]
 
 
-def kill_export_midway(source: Path, base: Path, rng: random.Random) -> float:
-    """SIGKILL ``kerascnn export`` at a random moment after it began writing."""
-    delay = rng.uniform(0.0, 1.5)
+# Moments of an export, in order: the hidden staging directory exists; TensorFlow has begun
+# writing the variables; the graph (saved_model.pb) is written, warmup records and metadata not.
+EXPORT_STAGES = ("staging directory", "variables", "saved_model.pb")
+
+
+def _export_stage_reached(model_dir: Path, stage: str) -> bool:
+    staging = [p for p in model_dir.iterdir() if p.name.startswith(".export")]
+    if stage == "staging directory":
+        return bool(staging)
+    target = "variables" if stage == "variables" else "saved_model.pb"
+    return any((p / target).exists() for p in staging)
+
+
+def kill_export_midway(source: Path, base: Path, rng: random.Random) -> str:
+    """SIGKILL ``kerascnn export`` at a randomly chosen stage of writing (polled every ms)."""
+    stage = rng.choice(EXPORT_STAGES)
     proc = subprocess.Popen(
         [sys.executable, "-m", "kerascnn", "export", str(source), "--base", str(base),
          "--name", MODEL, "--version", "2"],
@@ -168,15 +181,17 @@ def kill_export_midway(source: Path, base: Path, rng: random.Random) -> float:
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     try:
         deadline = time.monotonic() + 300
-        while not any(p.name.startswith(".") for p in (base / MODEL).iterdir()):
-            assert proc.poll() is None, f"export exited before writing ({proc.returncode})"
+        while not _export_stage_reached(base / MODEL, stage):
+            assert proc.poll() is None, f"export exited ({proc.returncode}) before {stage}"
             assert time.monotonic() < deadline
-            time.sleep(0.005)
-        time.sleep(delay)
-    finally:
+            time.sleep(0.001)
         os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-    return delay
+    assert proc.returncode == -signal.SIGKILL, "the export finished before it was killed"
+    return stage
 
 
 @pytest.mark.slow
@@ -189,8 +204,8 @@ def test_kill_9_of_export_leaves_no_version_and_server_keeps_serving(tmp_path):
     with start_server(model_base_path=base / MODEL, model_name=MODEL,
                       extra_args=["--file-system-poll-wait-seconds", "1"]) as server:
         assert served_answer(server) == v1.label
-        delay = kill_export_midway(source, base, rng)
-        print(f"killed export {delay:.2f} s after it began writing")
+        stage = kill_export_midway(source, base, rng)
+        print(f"killed export once it had written: {stage}")
         assert numeric_versions(base / MODEL) == ["1"], list((base / MODEL).iterdir())
         time.sleep(3)  # several poll intervals: the server saw the debris and ignored it
         assert served_answer(server) == v1.label
