@@ -27,6 +27,7 @@ _LAZY = {
     "evaluate": "kerascnn.evaluate:evaluate",
     "export_model": "kerascnn.export:export_model",
     "Client": "kerascnn.client:Client",
+    "quickstart": "kerascnn.quickstart:quickstart",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -834,50 +834,12 @@ QUICKSTART = dict(
 )
 
 
-@dataclass
-class QuickstartResult:
-    """What :func:`quickstart` returns: the training run and its held-out evaluation
-    (later steps, such as export and predict, add their own fields)."""
-
-    run: RunResult
-    evaluation: object
-    extras: dict = field(default_factory=dict)
-
-    @property
-    def test_accuracy(self) -> float:
-        return float(self.evaluation.accuracy)
-
-
-def quickstart(
-    *, project="runs", name="quickstart", verbose="auto", **overrides
-) -> QuickstartResult:
-    """Train LeNet-5 on the bundled digits and evaluate it on the held-out test split.
-
-    Example:
-        >>> result = quickstart()  # doctest: +SKIP
-        >>> result.test_accuracy >= 0.99  # doctest: +SKIP
-        True
-    """
-    from kerascnn.evaluate import evaluate
-
-    started = time.perf_counter()
-    config = TrainConfig(**{**QUICKSTART, "project": project, "name": name, **overrides})
-    run = train(config, verbose=verbose)
-    evaluation = evaluate(run.run_dir, model=run.model, split="test", verbose=verbose)
-    _say(_verbosity(verbose),
-         f"Quickstart: {config.model} reached {evaluation.accuracy:.2%} test accuracy on "
-         f"{evaluation.count} held-out images ({time.perf_counter() - started:.0f} s)")
-    return QuickstartResult(run=run, evaluation=evaluation)
-
-
 __all__ = [
     "LRFindResult",
-    "QuickstartResult",
     "RunResult",
     "TrainConfig",
     "load_model",
     "lr_find",
-    "quickstart",
     "resume_config",
     "train",
 ]

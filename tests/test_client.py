@@ -437,8 +437,8 @@ def test_documented_curl_and_grpc_snippets_work(server, images):
 def test_quickstart_serving_exports_lenet5_and_predicts_a_real_digit(tmp_path):
     """The quickstart's final step, on a registry LeNet-5 saved as a run folder."""
     import kerascnn
-    from kerascnn.client import quickstart_serving
     from kerascnn.preprocessing import preprocess
+    from kerascnn.quickstart import export_and_predict_digit
 
     model = kerascnn.build("lenet5", num_classes=10)
     run = tmp_path / "runs" / "quickstart"
@@ -446,7 +446,7 @@ def test_quickstart_serving_exports_lenet5_and_predicts_a_real_digit(tmp_path):
     model.save(run / "weights" / "best.keras")
     (run / "labels.txt").write_text("".join(f"{d}\n" for d in range(10)))
     lines = []
-    path, prediction, truth = quickstart_serving(run, base=tmp_path / "serving" / "models", echo=lines.append)
+    path, prediction, truth = export_and_predict_digit(run, base=tmp_path / "serving" / "models", echo=lines.append)
     assert path == tmp_path / "serving" / "models" / "digits" / "1"
     assert 0 <= truth <= 9
     pixels = np.asarray(Image.open(run / "digit.png"))

@@ -345,10 +345,24 @@ def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values)
 )
 @click.option("--project", default="runs", show_default=True, help="Parent folder of the run.")
 @click.option("--name", "-n", default="quickstart", show_default=True, help="Run folder name.")
+@click.option(
+    "--serving-base",
+    default="serving/models",
+    show_default=True,
+    help="TF Serving model base directory the model is exported into (as digits/1).",
+)
+@click.option("--no-export", is_flag=True, help="Stop after the held-out evaluation.")
 @_quiet_option
-def quickstart(epochs, project, name, quiet):
-    """Train LeNet-5 on the bundled digits and evaluate it on the held-out split."""
-    from kerascnn.train import quickstart as run_quickstart
+def quickstart(epochs, project, name, serving_base, no_export, quiet):
+    """Train LeNet-5 on digits, evaluate, export for TF Serving, predict a real digit."""
+    from kerascnn.quickstart import quickstart as run_quickstart
 
     overrides = {"epochs": epochs} if epochs else {}
-    run_quickstart(project=project, name=name, verbose=_verbose(quiet), **overrides)
+    run_quickstart(
+        project=project,
+        name=name,
+        serving_base=serving_base,
+        export=not no_export,
+        verbose=_verbose(quiet),
+        **overrides,
+    )

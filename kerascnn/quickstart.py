@@ -1,0 +1,133 @@
+"""The main job, end to end: train LeNet-5 on the bundled digits, evaluate it on the held-out
+split, export it for TF Serving and predict a real digit image with the export.
+
+It sits downstream of every other module (train -> evaluate -> export -> client), so none of
+them has to know about it. ``kerascnn quickstart`` is one call of :func:`quickstart`.
+
+Example:
+    >>> from kerascnn.quickstart import quickstart
+    >>> result = quickstart()  # doctest: +SKIP
+    >>> result.test_accuracy >= 0.99, result.prediction.label == str(result.true_digit)  # doctest: +SKIP
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.client import Client, Prediction, format_table
+from kerascnn.errors import KerasCNNError
+from kerascnn.evaluate import evaluate
+from kerascnn.export import export_model
+from kerascnn.train import QUICKSTART, RunResult, TrainConfig, _say, _verbosity, train
+
+DEFAULT_SERVING_BASE = "serving/models"
+
+
+@dataclass
+class QuickstartResult:
+    """What :func:`quickstart` returns: the run, its held-out evaluation, the export and the
+    prediction of one real digit through that export."""
+
+    run: RunResult
+    evaluation: object
+    export_path: Path | None = None
+    prediction: Prediction | None = None
+    true_digit: int | None = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def test_accuracy(self) -> float:
+        return float(self.evaluation.accuracy)
+
+
+def write_digit_png(path, index: int = -1) -> tuple[Path, int]:
+    """Save one real handwritten digit from scikit-learn's bundled set as an 8x8 gray PNG.
+
+    Pixels use the ``digits`` data source's scaling (ink 0..16 -> 0..255), so the served model
+    sees exactly what training saw. Returns ``(path, true_label)``.
+
+    Example:
+        >>> write_digit_png("digit.png")  # doctest: +SKIP
+        (PosixPath('digit.png'), 8)
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = np.clip(np.rint(digits.images[index] * (255.0 / 16.0)), 0, 255).astype("uint8")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, mode="L").save(path)
+    return path, int(digits.target[index])
+
+
+def export_and_predict_digit(
+    run_dir, *, base=DEFAULT_SERVING_BASE, name="digits", version=1, echo=print
+):
+    """Export ``run_dir`` to ``BASE/NAME/VERSION`` (replacing it) and predict a real digit.
+
+    Writes the digit to ``RUN_DIR/digit.png``, predicts it with the exported SavedModel exactly
+    as ``kerascnn predict`` would, and echoes the result and how to serve it.
+    Returns ``(export_path, prediction, true_label)``.
+
+    Example:
+        >>> path, pred, truth = export_and_predict_digit("runs/quickstart")  # doctest: +SKIP
+        >>> pred.label == str(truth)  # doctest: +SKIP
+        True
+    """
+    path = export_model(run_dir, base=base, name=name, version=version, force=True)
+    image, truth = write_digit_png(Path(run_dir) / "digit.png")
+    prediction = Client(path).predict([image])[0]
+    if prediction.error:
+        raise KerasCNNError(prediction.error)
+    echo(f"Exported to {path}")
+    echo(f"kerascnn predict {image} --model {path}   (true digit: {truth})")
+    echo(format_table([prediction], 3))
+    echo(f"Serve it: kerascnn serve --model-name {name} --model-base-path {Path(path).parent}")
+    return path, prediction, truth
+
+
+def quickstart(
+    *,
+    project="runs",
+    name="quickstart",
+    serving_base=DEFAULT_SERVING_BASE,
+    export=True,
+    verbose="auto",
+    **overrides,
+) -> QuickstartResult:
+    """Train LeNet-5 on digits, evaluate on the held-out split, export, predict one digit.
+
+    ``overrides`` are :class:`~kerascnn.train.TrainConfig` fields (e.g. ``epochs=5``) on top of
+    the tuned recipe ``kerascnn.train.QUICKSTART``. ``export=False`` stops after evaluation.
+
+    Example:
+        >>> result = quickstart(epochs=5, serving_base="/tmp/models")  # doctest: +SKIP
+        >>> result.export_path  # doctest: +SKIP
+        PosixPath('/tmp/models/digits/1')
+    """
+    started = time.perf_counter()
+    verbosity = _verbosity(verbose)
+    config = TrainConfig(**{**QUICKSTART, "project": project, "name": name, **overrides})
+    run = train(config, verbose=verbose)
+    evaluation = evaluate(run.run_dir, model=run.model, split="test", verbose=verbose)
+    result = QuickstartResult(run=run, evaluation=evaluation)
+    if export:
+
+        def echo(text):
+            _say(verbosity, text)
+
+        result.export_path, result.prediction, result.true_digit = export_and_predict_digit(
+            run.run_dir, base=serving_base, echo=echo
+        )
+    _say(
+        verbosity,
+        f"Quickstart: {config.model} reached {evaluation.accuracy:.2%} test accuracy on "
+        f"{evaluation.count} held-out images ({time.perf_counter() - started:.0f} s)",
+    )
+    return result
