@@ -18,6 +18,14 @@ def test_quickstart_trains_evaluates_exports_and_predicts(cli, tmp_path):
     assert accuracy >= 97.0, proc.stdout
     metrics = json.loads((tmp_path / "runs" / "quickstart" / "metrics.json").read_text())
     assert metrics  # the run folder records its results
+    for split in ("train", "validation"):  # TensorBoard can show the curves
+        (events,) = (tmp_path / "runs" / "quickstart" / "logs" / split).glob("events.out.tfevents.*")
+        tags = {
+            value.tag
+            for event in tf.compat.v1.train.summary_iterator(str(events))
+            for value in event.summary.value
+        }
+        assert {"epoch_loss", "epoch_accuracy"} <= tags
 
     # Exported as TF Serving's layout, loadable by tf.saved_model.load, answering the digit.
     export = tmp_path / "serving" / "models" / "digits" / "1"
