@@ -23,12 +23,11 @@ _LAZY = {
     "get_model_info": "kerascnn.architectures:get_model_info",
     "load_data": "kerascnn.data:load_data",
     "TrainConfig": "kerascnn.train:TrainConfig",
-    "train": "kerascnn.train:train",
-    "evaluate": "kerascnn.evaluate:evaluate",
     "export_model": "kerascnn.export:export_model",
     "Client": "kerascnn.client:Client",
-    "quickstart": "kerascnn.quickstart:quickstart",
 }
+# Not here: train, evaluate, quickstart. They are also submodule names, and importing a
+# submodule rebinds the package attribute to the module; use ``from kerascnn.train import train``.
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
