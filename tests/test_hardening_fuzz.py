@@ -385,6 +385,37 @@ def test_grpc_random_requests_stress(server, request):
     grpc_property(server, request)
 
 
+@pytest.mark.parametrize("dtype, shape, unknown_rank", [
+    (types_pb2.DT_STRING, [2**31], False),
+    (types_pb2.DT_FLOAT, [2**28, 8, 8, 1], False),
+    (types_pb2.DT_FLOAT, [2**30], True),
+])
+def test_grpc_broadcast_bomb(server, dtype, shape, unknown_rank):
+    """One value and a huge shape: TensorProto repeats the value to fill the shape, so a
+    40-byte request once asked the server for 16 GiB and got it OOM-killed."""
+    t = tensor_pb2.TensorProto(dtype=dtype)
+    t.tensor_shape.CopyFrom(tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape],
+        unknown_rank=unknown_rank))
+    if dtype == types_pb2.DT_STRING:
+        t.string_val.append(png(seed=1))
+    else:
+        t.float_val.append(1.0)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    if dtype != types_pb2.DT_STRING:
+        request.model_spec.signature_name = "serving_pixels"
+    request.inputs["image_bytes" if dtype == types_pb2.DT_STRING else "images"].CopyFrom(t)
+    with PeakRss(server.process.pid) as peak:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                    request, timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert peak.peak - server.idle_rss < 256 * 1024 * 1024
+    assert server.process.poll() is None
+
+
 def run_grpc_mutations(srv, count, seed):
     rng = random.Random(seed)
     good = grpc_request([png(seed=5)]).SerializeToString()

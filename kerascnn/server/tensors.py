@@ -676,6 +676,28 @@ def regression_result_to_json(result) -> bytes:
 # TensorProto <-> arrays
 
 
+# A TensorProto with fewer values than its shape holds repeats the last one, so a few bytes
+# can ask for gigabytes ([2**31] and one float). Dense data never expands beyond its own
+# size; allow that (times the 8-byte pointer of a string) plus a fixed margin, no more.
+MAX_BROADCAST_BYTES = 64 * 1024 * 1024
+
+
+def _check_expansion(proto: tensor_pb2.TensorProto) -> None:
+    elements = 1  # tf.make_ndarray reads the dims even when unknown_rank is set
+    for dim in proto.tensor_shape.dim:
+        if dim.size < 0:
+            return  # tf.make_ndarray rejects it
+        elements *= dim.size
+    itemsize = np.dtype(NUMPY_DTYPE[proto.dtype]).itemsize
+    limit = MAX_BROADCAST_BYTES + 8 * proto.ByteSize()
+    if elements * itemsize > limit:
+        shape = [d.size for d in proto.tensor_shape.dim]
+        raise invalid(
+            f"tensor parsing error: shape {shape} of {dtype_name(proto.dtype)} needs "
+            f"{elements * itemsize} bytes, more than the {limit} this request may expand to"
+        )
+
+
 def array_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """A request TensorProto -> array (``tf.make_ndarray``), INVALID_ARGUMENT when malformed.
 
@@ -688,6 +710,7 @@ def array_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
 
     if proto.dtype not in NUMPY_DTYPE:
         raise invalid(f"Unsupported tensor dtype: {dtype_name(proto.dtype)}")
+    _check_expansion(proto)
     try:
         return tf.make_ndarray(proto)
     except Exception as exc:  # malformed protos raise ValueError/TypeError/IndexError
