@@ -57,47 +57,6 @@ class _Loaded:
     default_name: str
 
 
-def _read_labels(path: Path) -> list[str] | None:
-    if not path.is_file():
-        return None
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _load_keras_file(path: Path):
-    """Load a ``.keras`` file safely, naming it in the one-line error."""
-    import keras
-
-    try:  # registers the project's custom layers before deserializing
-        import kerascnn.architectures  # noqa: F401
-    except ImportError:
-        pass
-    try:
-        return keras.saving.load_model(str(path), safe_mode=True, compile=False)
-    except Exception as exc:  # corrupt zip, unknown layer, ...
-        raise KerasCNNError(f"cannot load model {path}: {type(exc).__name__}: {exc}") from None
-
-
-def _fallback_load(source: str | os.PathLike) -> _Loaded:
-    """Contract 4's loader for when ``kerascnn.runs`` is not available."""
-    path = Path(source)
-    if path.is_dir():
-        for candidate in (path / "weights" / "best.keras", path / "weights" / "last.keras"):
-            if candidate.is_file():
-                labels = _read_labels(path / "labels.txt")
-                return _Loaded(_load_keras_file(candidate), labels, path.resolve().name)
-        raise UsageError(f"{path} is not a run folder (no weights/best.keras or weights/last.keras)")
-    if path.suffix == ".keras":
-        if not path.is_file():
-            raise UsageError(f"model file {path} does not exist")
-        labels = _read_labels(path.parent / "labels.txt")
-        if labels is None and path.parent.name == "weights":
-            labels = _read_labels(path.parent.parent / "labels.txt")
-        return _Loaded(_load_keras_file(path), labels, _name_for_file(path))
-    import kerascnn
-
-    return _Loaded(kerascnn.build(str(source)), None, str(source))
-
-
 def _name_for_file(path: Path) -> str:
     path = path.resolve()
     if path.parent.name == "weights":  # runs/NAME/weights/best.keras -> NAME
@@ -118,20 +77,17 @@ def load_source(source, class_names=None) -> _Loaded:
     if isinstance(source, keras.Model):
         loaded = _Loaded(source, None, source.name)
     else:
-        try:
-            from kerascnn.runs import load_model
-        except ImportError:
-            loaded = _fallback_load(source)
+        from kerascnn.runs import load_model
+
+        result = load_model(source)
+        path = Path(str(source))
+        if path.is_dir():
+            default = path.resolve().name
+        elif path.suffix == ".keras":
+            default = _name_for_file(path)
         else:
-            result = load_model(source)
-            path = Path(str(source))
-            if path.is_dir():
-                default = path.resolve().name
-            elif path.suffix == ".keras":
-                default = _name_for_file(path)
-            else:
-                default = str(source)
-            loaded = _Loaded(result.model, list(result.class_names), default)
+            default = str(source)
+        loaded = _Loaded(result.model, list(result.class_names), default)
     if class_names is not None:
         loaded.class_names = [str(c) for c in class_names]
     num_classes = int(loaded.model.output_shape[-1])
@@ -367,7 +323,9 @@ def build_serving_module(source, *, class_names=None, max_pixels=DEFAULT_MAX_PIX
 # --------------------------------------------------------------------------- warmup records
 def _sample_png(input_shape, seed: int) -> bytes:
     height, width, channels = input_shape
-    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, min(channels, 4)), "uint8")
+    pixels = np.random.default_rng(seed).integers(
+        0, 256, (height, width, min(channels, 4)), "uint8"
+    )
     if channels not in (1, 3, 4):
         pixels = pixels[..., :1]
     return tf.io.encode_png(pixels).numpy()
@@ -474,7 +432,9 @@ def export_model(
     version = int(version) if version is not None else next_version(base, name)
     final = model_dir / str(version)
     if final.exists() and not force:
-        raise UsageError(f"{final} already exists; pass --force to replace it or pick another --version")
+        raise UsageError(
+            f"{final} already exists; pass --force to replace it or pick another --version"
+        )
 
     module = ServingModule(loaded.model, loaded.class_names, max_pixels=max_pixels)
     model_dir.mkdir(parents=True, exist_ok=True)

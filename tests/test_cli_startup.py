@@ -59,5 +59,9 @@ def test_stderr_filter_keeps_real_errors():
     from kerascnn.cli.quiet import is_tensorflow_noise
 
     assert is_tensorflow_noise(b"I0000 00:00:17.9  8826 port.cc:153] oneDNN custom operations are on.")
+    assert is_tensorflow_noise(
+        b"To enable the following instructions: AVX2 FMA, in other operations, "
+        b"rebuild TensorFlow with the appropriate compiler flags."
+    )
     assert not is_tensorflow_noise(b"E0000 00:00:17.9  8826 saved_model.cc:12] could not load model")
     assert not is_tensorflow_noise(b"Error: unknown model 'x'")

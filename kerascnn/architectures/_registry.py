@@ -358,6 +358,8 @@ def load_model(path, *, compile: bool = True) -> keras.Model:
     """
     import keras
 
+    import kerascnn.layers  # noqa: F401  registers the custom layers the file may name
+
     with recursion_headroom():
         return keras.models.load_model(path, compile=compile, safe_mode=True)
 

@@ -24,7 +24,8 @@ import threading
 _NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     rb"|[IWE]\d{4} [\d:.]+\s+\d+ (port\.cc|cudart_stub\.cc|cuda_platform\.cc|cuda_executor\.cc"
-    rb"|cpu_feature_guard\.cc|cuda_dnn\.cc|cuda_fft\.cc|cuda_blas\.cc)[:\]].*)"
+    rb"|cpu_feature_guard\.cc|cuda_dnn\.cc|cuda_fft\.cc|cuda_blas\.cc)[:\]].*"
+    rb"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
 )
 
 
