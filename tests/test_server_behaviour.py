@@ -728,3 +728,11 @@ def test_batching_parameters_file_uses_tf_serving_fields(tmp_path):
     path.write_text("max_batch_size: 4")  # not the wrapper form TF Serving requires
     with pytest.raises(UsageError, match="batching parameters file"):
         read_batching_parameters(path)
+
+
+def test_default_request_limit_is_the_same_for_the_cli_and_the_library():
+    from kerascnn.cli.serve_cmd import serve
+    from kerascnn.server.config import ServerOptions
+
+    (flag,) = [p for p in serve.params if p.name == "max_request_bytes"]
+    assert flag.default == ServerOptions.max_request_bytes == 64 * 1024 * 1024

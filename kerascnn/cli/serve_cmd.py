@@ -129,10 +129,10 @@ def _bool_opt(name, default, help_text):
 )
 @_opt(
     "max_request_bytes",
-    default=256 * 1024 * 1024,
+    default=64 * 1024 * 1024,  # = ServerOptions.max_request_bytes
     show_default=True,
     type=click.IntRange(1, None),
-    help="Largest request body (REST and gRPC).",
+    help="Largest request body (REST and gRPC); larger ones are refused before buffering.",
 )
 @_bool_opt("enable_model_warmup", True, "Replay assets.extra/tf_serving_warmup_requests.")
 @_opt(

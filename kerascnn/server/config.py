@@ -205,7 +205,9 @@ class ServerOptions:
     rest_api_timeout_in_ms: int = 30000
     rest_api_num_threads: int = 0
     grpc_max_threads: int = 0
-    max_request_bytes: int = 256 * 1024 * 1024
+    # 64 MiB holds a JSON batch of 32 224x224x3 float images (~30 MB) while a handful of
+    # concurrent oversized bodies cannot exhaust memory (the CLI flag has the same default).
+    max_request_bytes: int = 64 * 1024 * 1024
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
     allow_version_labels_for_unavailable_models: bool = False
