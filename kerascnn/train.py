@@ -68,6 +68,7 @@ from kerascnn.train_config import (
     DEFAULT_RUN_NAME,
     TrainConfig,
     _positive_int,
+    parse_tfds_split,
     resume_config,
 )
 
@@ -215,6 +216,7 @@ def _load_bundle(config: TrainConfig, input_shape, *, augment=None):
         seed=config.seed,
         augment=config.augment if augment is None else augment,
         data_dir=config.data_dir,
+        split=parse_tfds_split(config.tfds_split),
         download=config.download,
         skip_bad=config.skip_bad,
         cache=config.cache,

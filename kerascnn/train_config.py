@@ -49,6 +49,7 @@ class TrainConfig:
     test_split: float = 0.1
     augment: str = "none"
     data_dir: str | None = None
+    tfds_split: str | None = None  # "train[:90%]" or "train=train[:80%],val=train[80%:],test=test"
     download: bool = False
     skip_bad: bool = False
     cache: str = "auto"
@@ -167,6 +168,7 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise unknown_name("precision", self.precision, PRECISIONS)
         _positive_int("epochs", self.epochs)
+        parse_tfds_split(self.tfds_split)
         _positive_int("batch_size", self.batch_size)
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a positive number, not {self.learning_rate!r}")
@@ -223,3 +225,26 @@ def resume_config(run_dir, *, epochs: int | None = None) -> TrainConfig:
         raise UsageError(f"resume folder {run_dir} has no config.yaml (not a kerascnn run)")
     stored = TrainConfig.from_yaml(paths.config)
     return stored.replace(resume=str(run_dir), epochs=epochs or stored.epochs)
+
+
+def parse_tfds_split(text: str | None):
+    """A TFDS split option as ``load_data(split=...)`` takes it.
+
+    Example:
+        >>> parse_tfds_split("train[:90%]")
+        'train[:90%]'
+        >>> parse_tfds_split("train=train[:80%],val=train[80%:],test=test")
+        {'train': 'train[:80%]', 'val': 'train[80%:]', 'test': 'test'}
+    """
+    if not text or "=" not in text:
+        return text or None
+    plan = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in ("train", "val", "test") or not value:
+            raise UsageError(
+                f"tfds_split {text!r}: expected 'SPLIT' or 'train=SPLIT,val=SPLIT,test=SPLIT'"
+            )
+        plan[key] = value
+    return plan

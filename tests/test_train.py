@@ -502,3 +502,34 @@ def test_bad_data_and_model_fail_with_one_line_and_no_run_folder(tmp_path, cli):
     for args, fragment in cases:
         _assert_usage_error(cli("train", *args, "--epochs", "1", "--project", project),
                             fragment, project)
+
+
+def test_tfds_split_strings_reach_the_data_offline(tmp_path, monkeypatch):
+    """tfds:NAME through train(), offline via TFDS' mock data, with a split plan."""
+    import tensorflow_datasets as tfds
+
+    import kerascnn.data
+    from kerascnn.train import train
+    from kerascnn.train_config import parse_tfds_split
+
+    assert parse_tfds_split("train[:50%]") == "train[:50%]"
+    with pytest.raises(UsageError, match="tfds_split"):
+        parse_tfds_split("training=train")
+    seen = []
+    real_load_data = kerascnn.data.load_data
+
+    def recording_load_data(spec, **kwargs):
+        seen.append(kwargs.get("split"))
+        return real_load_data(spec, **kwargs)
+
+    monkeypatch.setattr(kerascnn.data, "load_data", recording_load_data)
+    config = TrainConfig(
+        model="lenet5", data="tfds:mnist", data_dir=str(tmp_path / "tfds"), epochs=1,
+        batch_size=8, tfds_split="train=train[:75%],val=train[75%:],test=test",
+        project=str(tmp_path / "runs"), name="tfds", tensorboard=False,
+    )
+    with tfds.testing.mock_data(num_examples=16):
+        run = train(config, verbose="quiet")
+    assert seen == [{"train": "train[:75%]", "val": "train[75%:]", "test": "test"}]
+    assert (run.run_dir / "weights" / "best.keras").is_file()
+    assert 0.0 <= run.metrics["test_accuracy"] <= 1.0

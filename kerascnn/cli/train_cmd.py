@@ -49,6 +49,12 @@ _DATA_OPTIONS = [
         "Augmentation preset (none, light, standard, digits) or layer names. [default: none]",
     ),
     (("--data-dir",), "data_dir", str, "TFDS data directory."),
+    (
+        ("--tfds-split",),
+        "tfds_split",
+        str,
+        "TFDS split for training ('train[:90%]') or 'train=...,val=...,test=...'.",
+    ),
     (("--download/--no-download",), "download", None, "Let TFDS download. [default: no]"),
     (("--skip-bad",), "skip_bad", "flag", "Skip unreadable images instead of failing."),
     (("--cache",), "cache", str, "auto | true | false: cache decoded images. [default: auto]"),
