@@ -47,13 +47,25 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     def closeness(candidate):
         ratio = difflib.SequenceMatcher(None, wanted, candidate).ratio()
         shared_prefix = len(os.path.commonprefix([wanted, candidate]))
-        # Ties go to the longer shared prefix, then to the alphabetically first name.
-        return (-ratio, -shared_prefix, candidate)
+        # Ties go to the longer shared prefix, then to the smaller typo (conv3 -> conv2,
+        # resnet5O -> resnet50), then alphabetically.
+        return (-ratio, -shared_prefix, _typo_gap(wanted, candidate), candidate)
 
     best = min(lowered, key=closeness, default=None)
     if best is None or difflib.SequenceMatcher(None, wanted, best).ratio() < 0.6:
         return None
     return lowered[best]
+
+
+# Look-alike characters people type for digits.
+_LOOKALIKES = str.maketrans({"o": "0", "l": "1", "i": "1"})
+
+
+def _typo_gap(typed: str, candidate: str) -> int:
+    """How far apart two names are key by key: the sum of character-code differences."""
+    typed, candidate = typed.translate(_LOOKALIKES), candidate.translate(_LOOKALIKES)
+    gap = sum(abs(ord(a) - ord(b)) for a, b in zip(typed, candidate))
+    return gap + 128 * abs(len(typed) - len(candidate))
 
 
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:

@@ -10,9 +10,10 @@ def test_docstring_examples():
     assert doctest.testmod(kerascnn.errors).failed == 0
 
 
-def test_ties_prefer_the_alphabetically_first_name():
+def test_ties_prefer_the_smallest_typo():
     assert did_you_mean("resnet5O", ["resnet56", "resnet50", "resnet18"]) == "resnet50"
     assert did_you_mean("vgg61", ["vgg19", "vgg16"]) == "vgg16"
+    assert did_you_mean("conv3", ["conv1", "conv2"]) == "conv2"
 
 
 def test_case_insensitive_exact_match_and_no_match():
