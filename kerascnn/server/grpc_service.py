@@ -110,32 +110,31 @@ class PredictionServicer(_Base, prediction_service_pb2_grpc.PredictionServiceSer
         return self._run(context, "GetModelMetadata", request.model_spec.name, run)
 
     def Classify(self, request, context):
-        def run():
-            if not request.HasField("model_spec"):
-                raise invalid("Missing ModelSpec")
-            with self.core.handle(*_spec_args(request.model_spec)) as servable:
-                result = servable.classify(request.model_spec.signature_name, request.input)
-                response = classification_pb2.ClassificationResponse(result=result)
-                response.model_spec.CopyFrom(
-                    model_spec_for(servable, request.model_spec.signature_name or "serving_default")
-                )
-                return response
-
-        return self._run(context, "Classify", request.model_spec.name, run)
+        return self._example_task(
+            request, context, "Classify", "classify", classification_pb2.ClassificationResponse
+        )
 
     def Regress(self, request, context):
+        return self._example_task(
+            request, context, "Regress", "regress", regression_pb2.RegressionResponse
+        )
+
+    def _example_task(self, request, context, method, servable_method, response_type):
+        """Classify and Regress: the same tf.Example request, a different signature kind."""
+
         def run():
             if not request.HasField("model_spec"):
                 raise invalid("Missing ModelSpec")
+            signature = request.model_spec.signature_name
             with self.core.handle(*_spec_args(request.model_spec)) as servable:
-                result = servable.regress(request.model_spec.signature_name, request.input)
-                response = regression_pb2.RegressionResponse(result=result)
+                result = getattr(servable, servable_method)(signature, request.input)
+                response = response_type(result=result)
                 response.model_spec.CopyFrom(
-                    model_spec_for(servable, request.model_spec.signature_name or "serving_default")
+                    model_spec_for(servable, signature or "serving_default")
                 )
                 return response
 
-        return self._run(context, "Regress", request.model_spec.name, run)
+        return self._run(context, method, request.model_spec.name, run)
 
     def MultiInference(self, request, context):
         def run():
