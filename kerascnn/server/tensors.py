@@ -70,6 +70,23 @@ NUMPY_DTYPE = {
     types_pb2.DT_UINT32: np.uint32,
     types_pb2.DT_UINT64: np.uint64,
 }
+# numpy dtype -> DataType, and the TensorProto field that carries its values
+# (Tensor::AsProtoField: small ints travel in int_val, halves as their bit patterns).
+_DTYPE_OF_NUMPY = {np.dtype(t): dt for dt, t in NUMPY_DTYPE.items() if t is not object}
+_VALUE_FIELD = {
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT8: "int_val",
+    types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val",
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val",
+}
 MAX_RANK = 254  # TensorShape::MaxDimensions()
 _INT32 = (-(2**31), 2**31 - 1)
 _RANGES = {
@@ -733,40 +750,13 @@ def array_to_proto(arr: np.ndarray, dtype: int | None = None) -> tensor_pb2.Tens
         )
     )
     flat = arr.reshape(-1)
-    kind = arr.dtype
-    if kind == np.float32:
-        proto.dtype = types_pb2.DT_FLOAT
-        proto.float_val.extend(flat.tolist())
-    elif kind == np.float64:
-        proto.dtype = types_pb2.DT_DOUBLE
-        proto.double_val.extend(flat.tolist())
-    elif kind == np.float16:
-        proto.dtype = types_pb2.DT_HALF
-        proto.half_val.extend(flat.view(np.uint16).tolist())
-    elif kind in (np.int32, np.int16, np.int8, np.uint8, np.uint16):
-        proto.dtype = {
-            np.dtype(np.int32): types_pb2.DT_INT32,
-            np.dtype(np.int16): types_pb2.DT_INT16,
-            np.dtype(np.int8): types_pb2.DT_INT8,
-            np.dtype(np.uint8): types_pb2.DT_UINT8,
-            np.dtype(np.uint16): types_pb2.DT_UINT16,
-        }[kind]
-        proto.int_val.extend(flat.tolist())
-    elif kind == np.int64:
-        proto.dtype = types_pb2.DT_INT64
-        proto.int64_val.extend(flat.tolist())
-    elif kind == np.uint32:
-        proto.dtype = types_pb2.DT_UINT32
-        proto.uint32_val.extend(flat.tolist())
-    elif kind == np.uint64:
-        proto.dtype = types_pb2.DT_UINT64
-        proto.uint64_val.extend(flat.tolist())
-    elif kind == np.bool_:
-        proto.dtype = types_pb2.DT_BOOL
-        proto.bool_val.extend(flat.tolist())
-    elif kind.kind in "OSU":
+    if arr.dtype.kind in "OSU":
         proto.dtype = types_pb2.DT_STRING
         proto.string_val.extend(v.encode() if isinstance(v, str) else bytes(v) for v in flat)
+    elif arr.dtype in _DTYPE_OF_NUMPY:
+        proto.dtype = _DTYPE_OF_NUMPY[arr.dtype]
+        values = flat.view(np.uint16) if proto.dtype == types_pb2.DT_HALF else flat
+        getattr(proto, _VALUE_FIELD[proto.dtype]).extend(values.tolist())
     else:
         import tensorflow as tf
 
