@@ -22,7 +22,8 @@ _LAZY = {
     "list_models": "kerascnn.architectures:list_models",
     "get_model_info": "kerascnn.architectures:get_model_info",
     "load_data": "kerascnn.data:load_data",
-    "TrainConfig": "kerascnn.train:TrainConfig",
+    "TrainConfig": "kerascnn.train_config:TrainConfig",
+    "load_model": "kerascnn.loading:load_model",
     "export_model": "kerascnn.export:export_model",
     "Client": "kerascnn.client:Client",
 }

@@ -30,12 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.contract import (
+    CLASS_NAMES_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    PIXELS_SIGNATURE,
+    PREDICT_SIGNATURES,
+)
 from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.images import ImageError, image_to_pixels, normalize_image
+from kerascnn.loading import load_model, resolve_local_model
 
-DEFAULT_BASE = "serving/models"
 GRPC_MAX_MESSAGE = 256 * 1024 * 1024  # far above gRPC's 4 MiB default
-SIGNATURES = ("serving_default", "serving_pixels")
 
 
 class ServerError(KerasCNNError):
@@ -91,86 +96,6 @@ class Prediction:
 
 
 # --------------------------------------------------------------------------- local targets
-def _is_savedmodel(path: Path) -> bool:
-    return (path / "saved_model.pb").is_file()
-
-
-def _versions(path: Path) -> list[int]:
-    return sorted(
-        int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit() and _is_savedmodel(p)
-    )
-
-
-def resolve_local_model(target, *, model_name=None, version=None) -> Path:
-    """Find the SavedModel directory a local target means.
-
-    Accepts a version directory, a ``BASE/NAME`` directory (newest version, or ``version``) or a
-    base directory holding exactly one model (or ``model_name``).
-
-    Example:
-        >>> resolve_local_model("serving/models")  # doctest: +SKIP
-        PosixPath('serving/models/digits/3')
-    """
-    path = Path(target)
-    if model_name is not None and (
-        Path(model_name).name != model_name or model_name in ("", ".", "..")
-    ):
-        # A name, not a path: '../x' or '/abs' must not reach outside the base directory.
-        raise UsageError(f"--model-name {model_name!r} must be a model name, not a path")
-    if not path.exists():
-        raise UsageError(f"model {path} does not exist")
-    if _is_savedmodel(path):
-        return path
-    if not path.is_dir():
-        raise UsageError(f"{path} is not a SavedModel directory or run folder")
-    if model_name and (path / model_name).is_dir():
-        path = path / model_name
-    versions = _versions(path)
-    if not versions:
-        models = sorted(p.name for p in path.iterdir() if p.is_dir() and _versions(p))
-        if len(models) == 1 and not model_name:
-            return resolve_local_model(path / models[0], version=version)
-        if model_name:
-            from kerascnn.errors import unknown_name
-
-            raise unknown_name(f"model under {path}", model_name, models or ["(none)"])
-        if models:
-            raise UsageError(
-                f"{path} holds several models ({', '.join(models)}); pass --model-name or a "
-                "model directory"
-            )
-        raise UsageError(f"{path} holds no exported model (no VERSION/saved_model.pb)")
-    if version is not None:
-        if int(version) not in versions:
-            raise UsageError(
-                f"{path} has no version {version} (versions: {', '.join(map(str, versions))})"
-            )
-        return path / str(int(version))
-    return path / str(versions[-1])
-
-
-def default_model(base=DEFAULT_BASE) -> Path:
-    """The newest version under ``base`` when exactly one model is there, else a UsageError.
-
-    Example:
-        >>> default_model()  # doctest: +SKIP
-        PosixPath('serving/models/digits/1')
-    """
-    path = Path(base)
-    models = (
-        sorted(p.name for p in path.iterdir() if p.is_dir() and _versions(p))
-        if path.is_dir()
-        else []
-    )
-    if len(models) != 1:
-        found = f"found {', '.join(models)}" if models else f"found no exported model in {path}/"
-        raise UsageError(
-            f"pass --model PATH (a SavedModel, model directory or run folder) or --server URL "
-            f"({found})"
-        )
-    return resolve_local_model(path / models[0])
-
-
 class _LocalBackend:
     def __init__(self, target, *, model_name, version, label, signature):
         if label is not None:
@@ -189,14 +114,11 @@ class _LocalBackend:
             self.input_shape = module.input_shape
             self._names = list(module.class_names_list)
         else:
-            import tensorflow as tf
-
-            resolved = resolve_local_model(path, model_name=model_name, version=version)
-            self.description = str(resolved)
-            loaded = tf.saved_model.load(str(resolved))
-            self._loaded = loaded  # keep the object alive: signatures reference its variables
-            self._functions = dict(loaded.signatures)
-            spec = self._functions.get("serving_pixels")
+            loaded = load_model(resolve_local_model(path, model_name=model_name, version=version))
+            self.description = str(loaded.path)
+            self._loaded = loaded.model  # keep it alive: signatures reference its variables
+            self._functions = dict(loaded.model.signatures)
+            spec = self._functions.get(PIXELS_SIGNATURE)
             if spec is not None:
                 shape = spec.structured_input_signature[1]["images"].shape
                 self.input_shape = tuple(int(d) for d in shape[1:])
@@ -217,7 +139,7 @@ class _LocalBackend:
         if self._names is None:
             import tensorflow as tf
 
-            fn = self._functions.get("class_names")
+            fn = self._functions.get(CLASS_NAMES_SIGNATURE)
             if fn is None:
                 return None
             # probabilities' width is the class count; ask for every id.
@@ -235,7 +157,7 @@ class _LocalBackend:
 
         fn = self._functions[self.signature]
         try:
-            if self.signature == "serving_pixels":
+            if self.signature == PIXELS_SIGNATURE:
                 out = fn(images=tf.constant(np.stack(payload), tf.float32))
             else:
                 out = fn(image_bytes=tf.constant(payload, tf.string))
@@ -317,12 +239,12 @@ class _RestBackend:
             count = self._class_count
             if count is None:
                 return None
-            rows = self._predict_request("class_names", list(range(count)))
+            rows = self._predict_request(CLASS_NAMES_SIGNATURE, list(range(count)))
             self._names = [r["label"] if isinstance(r, dict) else r for r in rows]
         return self._names
 
     def predict(self, payload):
-        if self.signature == "serving_pixels":
+        if self.signature == PIXELS_SIGNATURE:
             instances = [p.tolist() for p in payload]
         else:
             instances = [{"b64": base64.b64encode(b).decode("ascii")} for b in payload]
@@ -407,13 +329,13 @@ class _GrpcBackend:
             if self._class_count is None:
                 return None
             out = self._predict_request(
-                "class_names", "class_id", np.arange(self._class_count, dtype="int64")
+                CLASS_NAMES_SIGNATURE, "class_id", np.arange(self._class_count, dtype="int64")
             )
             self._names = [s.decode("utf-8") for s in out["label"]]
         return self._names
 
     def predict(self, payload):
-        if self.signature == "serving_pixels":
+        if self.signature == PIXELS_SIGNATURE:
             out = self._predict_request(
                 self.signature, "images", np.stack(payload).astype("float32")
             )
@@ -466,15 +388,15 @@ class Client:
         model_name: str | None = None,
         version: int | None = None,
         label: str | None = None,
-        signature: str = "serving_default",
+        signature: str = DEFAULT_SIGNATURE,
         timeout: float = 30.0,
     ):
         if version is not None and label is not None:
             raise UsageError("pass either --version or --label, not both")
-        if signature not in SIGNATURES:
+        if signature not in PREDICT_SIGNATURES:
             from kerascnn.errors import unknown_name
 
-            raise unknown_name("signature", signature, SIGNATURES)
+            raise unknown_name("signature", signature, PREDICT_SIGNATURES)
         target = os.fspath(target)
         self.target = target
         self.signature = signature
@@ -524,7 +446,7 @@ class Client:
         return shape
 
     def _prepare(self, image):
-        if self.signature == "serving_pixels":
+        if self.signature == PIXELS_SIGNATURE:
             return image_to_pixels(image, self._input_shape())
         return normalize_image(image)
 

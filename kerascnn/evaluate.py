@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.errors import UsageError
-from kerascnn.runs import RunPaths, atomic_write_text, load_model
+from kerascnn.loading import LoadedModel, load_keras_model
+from kerascnn.runs import RunPaths, atomic_write_text, read_labels
 
 SPLITS = ("train", "val", "test")
 
@@ -325,7 +326,7 @@ class EvalResult:
 def _data_for(loaded, data, split, batch_size, input_shape):
     """Load the split to evaluate: a run folder reuses its stored data settings and seed."""
     from kerascnn.data import load_data
-    from kerascnn.train import TrainConfig
+    from kerascnn.train_config import TrainConfig
 
     settings = {}
     if loaded.run_dir is not None and RunPaths(loaded.run_dir).config.is_file():
@@ -383,13 +384,11 @@ def evaluate(
 
         raise unknown_name("split", split, SPLITS)
     if model is not None and isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        from kerascnn.runs import LoadedModel, read_labels
-
         labels_path = RunPaths(Path(source)).labels
         names = read_labels(labels_path) if labels_path.is_file() else None
         loaded = LoadedModel(model, names, Path(source))
     else:
-        loaded = load_model(source)
+        loaded = load_keras_model(source)
         if model is not None:
             loaded.model = model
     net = loaded.model

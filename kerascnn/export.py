@@ -32,73 +32,23 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from kerascnn.contract import (
+    ASSETS_EXTRA,
+    DEFAULT_BASE,
+    DEFAULT_MAX_PIXELS,
+    METADATA_FILE,
+    SIGNATURES,
+    WARMUP_FILE,
+    check_name,
+)
 from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.loading import load_keras_model
 from kerascnn.preprocessing import preprocess
-
-DEFAULT_BASE = "serving/models"
-DEFAULT_MAX_PIXELS = 50_000_000
-WARMUP_FILE = "tf_serving_warmup_requests"
-METADATA_FILE = "kerascnn.json"
-SIGNATURES = ("serving_default", "serving_pixels", "class_names")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-# --------------------------------------------------------------------------- loading sources
-@dataclass
-class _Loaded:
-    model: object
-    class_names: list[str]
-    default_name: str
-
-
-def _name_for_file(path: Path) -> str:
-    path = path.resolve()
-    if path.parent.name == "weights":  # runs/NAME/weights/best.keras -> NAME
-        return path.parent.parent.name
-    return path.stem
-
-
-def load_source(source, class_names=None) -> _Loaded:
-    """Resolve a run folder, ``.keras`` file, registry name or ``keras.Model`` to a model.
-
-    Example:
-        >>> loaded = load_source("runs/digits-lenet5")  # doctest: +SKIP
-        >>> loaded.class_names[:3]  # doctest: +SKIP
-        ['0', '1', '2']
-    """
-    import keras
-
-    if isinstance(source, keras.Model):
-        loaded = _Loaded(source, None, source.name)
-    else:
-        from kerascnn.runs import load_model
-
-        result = load_model(source)
-        path = Path(str(source))
-        if path.is_dir():
-            default = path.resolve().name
-        elif path.suffix == ".keras":
-            default = _name_for_file(path)
-        else:
-            default = str(source)
-        loaded = _Loaded(result.model, list(result.class_names), default)
-    if class_names is not None:
-        loaded.class_names = [str(c) for c in class_names]
-    num_classes = int(loaded.model.output_shape[-1])
-    if loaded.class_names is None:
-        loaded.class_names = [str(i) for i in range(num_classes)]
-    if len(loaded.class_names) != num_classes:
-        raise UsageError(
-            f"model {loaded.default_name!r} has {num_classes} outputs but "
-            f"{len(loaded.class_names)} class names were given"
-        )
-    return loaded
 
 
 # --------------------------------------------------------------------------- in-graph header checks
@@ -316,7 +266,7 @@ def build_serving_module(source, *, class_names=None, max_pixels=DEFAULT_MAX_PIX
     Example:
         >>> module = build_serving_module("runs/digits-lenet5")  # doctest: +SKIP
     """
-    loaded = load_source(source, class_names)
+    loaded = load_keras_model(source, class_names=class_names)
     return ServingModule(loaded.model, loaded.class_names, max_pixels=max_pixels)
 
 
@@ -381,15 +331,6 @@ def next_version(base=DEFAULT_BASE, name: str = "") -> int:
     return versions[-1] + 1 if versions else 1
 
 
-def _check_name(name: str) -> str:
-    if not _NAME_RE.match(name):
-        raise UsageError(
-            f"model name {name!r} is not valid: use letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit"
-        )
-    return name
-
-
 def _clean_name(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
     return cleaned
@@ -426,8 +367,8 @@ def export_model(
         raise UsageError(f"--max-pixels must be a positive number, got {max_pixels!r}")
     if version is not None and int(version) <= 0:
         raise UsageError(f"--version must be a positive integer, got {version!r}")
-    loaded = load_source(source, class_names)
-    name = _check_name(name or _clean_name(loaded.default_name))
+    loaded = load_keras_model(source, class_names=class_names)
+    name = check_name(name or _clean_name(loaded.name), "model name")
     model_dir = Path(base) / name
     version = int(version) if version is not None else next_version(base, name)
     final = model_dir / str(version)
@@ -472,7 +413,7 @@ def _write_saved_model(module: ServingModule, directory: Path, class_names) -> N
 
 
 def _write_extras(module: ServingModule, directory: Path, name: str, version: int, source) -> None:
-    extra = directory / "assets.extra"
+    extra = directory / ASSETS_EXTRA
     extra.mkdir(exist_ok=True)
     with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
         for log in warmup_requests(module, name):
@@ -535,7 +476,7 @@ def read_metadata(path) -> dict:
         >>> read_metadata("serving/models/digits/1")["class_names"][:2]  # doctest: +SKIP
         ['0', '1']
     """
-    meta = Path(path) / "assets.extra" / METADATA_FILE
+    meta = Path(path) / ASSETS_EXTRA / METADATA_FILE
     if not meta.is_file():
         return {}
     return json.loads(meta.read_text(encoding="utf-8"))

@@ -17,23 +17,24 @@ Layout of ``runs/NAME/``::
 Names collide safely: ``exp``, then ``exp2``, ``exp3``, ... (folders are claimed with an atomic
 ``mkdir``, so two runs started at once never share one).
 
+Loading a model from a run folder is :func:`kerascnn.loading.load_model`'s job; this module
+only knows where things are and writes them safely.
+
 Example:
-    >>> from kerascnn.runs import load_model
-    >>> loaded = load_model("runs/exp")  # doctest: +SKIP
-    >>> loaded.class_names[:3]  # doctest: +SKIP
-    ['0', '1', '2']
+    >>> RunPaths(Path("runs/exp")).labels
+    PosixPath('runs/exp/labels.txt')
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.contract import LABELS_FILE, check_name
+from kerascnn.errors import KerasCNNError
 
 RESUME_STATE = "resume.json"
 
@@ -55,7 +56,7 @@ class RunPaths:
 
     @property
     def labels(self) -> Path:
-        return self.root / "labels.txt"
+        return self.root / LABELS_FILE
 
     @property
     def history(self) -> Path:
@@ -110,9 +111,6 @@ class RunPaths:
         return self.root / "lr_find.png"
 
 
-_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
 def check_run_name(name: str) -> str:
     """Reject run names that are not a single safe folder name.
 
@@ -120,11 +118,7 @@ def check_run_name(name: str) -> str:
         >>> check_run_name("exp")
         'exp'
     """
-    if not isinstance(name, str) or not _NAME_OK.match(name) or name in (".", ".."):
-        raise UsageError(
-            f"run name {name!r} must be one folder name of letters, digits, '.', '_' or '-'"
-        )
-    return name
+    return check_name(name, "run name")
 
 
 def candidate_names(name: str):
@@ -229,92 +223,3 @@ def read_labels(path) -> list[str]:
         ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
     """
     return Path(path).read_text(encoding="utf-8").splitlines()
-
-
-@dataclass
-class LoadedModel:
-    """A model with its class names and (when it came from one) its run folder."""
-
-    model: object
-    class_names: list[str]
-    run_dir: Path | None = None
-
-
-def register_custom_objects() -> None:
-    """Import the modules whose Keras serializables a saved kerascnn model may name: the
-    zoo's custom layers, our losses and learning-rate schedules."""
-    import kerascnn.layers  # noqa: F401  padding / shortcut / adaptive-pool layers
-    import kerascnn.optim  # noqa: F401  SparseCrossentropy, schedules
-
-
-def _load_keras_file(path: Path):
-    import keras
-
-    register_custom_objects()
-    if not path.is_file():
-        raise UsageError(f"model file {path} does not exist")
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise KerasCNNError(f"cannot load model {path}: {reason[:300]}") from None
-
-
-def _num_outputs(model) -> int:
-    shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
-    return int(shape[-1])
-
-
-def load_model(source) -> LoadedModel:
-    """Load a model from a run folder, a ``.keras`` file or a registered model name.
-
-    * run folder: ``weights/best.keras`` (else ``last.keras``) and ``labels.txt``;
-    * ``.keras`` file: class names from a sibling ``labels.txt`` (or the run folder's when the
-      file sits in ``weights/``), else ``"0".."C-1"``;
-    * a registry name (``lenet5``): a freshly built model with random weights.
-
-    Files load with ``safe_mode=True``. A missing or corrupt file raises one line naming it.
-
-    Example:
-        >>> loaded = load_model("runs/exp")  # doctest: +SKIP
-        >>> loaded.model.name, loaded.class_names[:2]  # doctest: +SKIP
-        ('lenet5', ['0', '1'])
-    """
-    if isinstance(source, LoadedModel):
-        return source
-    path = Path(os.fspath(source)).expanduser()
-    if path.is_dir():
-        paths = RunPaths(path)
-        weights = paths.best if paths.best.is_file() else paths.last
-        if not weights.is_file():
-            raise UsageError(f"run folder {path} has no weights/best.keras or weights/last.keras")
-        model = _load_keras_file(weights)
-        labels = _labels_for(paths.labels, model)
-        return LoadedModel(model, labels, path)
-    if path.suffix == ".keras" or path.exists() or os.sep in str(source) or "/" in str(source):
-        if not path.exists():
-            raise UsageError(f"model file {path} does not exist")
-        if path.suffix != ".keras":
-            raise UsageError(f"{path} is not a .keras file or a run folder")
-        model = _load_keras_file(path)
-        sibling = path.parent / "labels.txt"
-        if not sibling.is_file() and path.parent.name == "weights":
-            sibling = path.parent.parent / "labels.txt"
-        run_dir = path.parent.parent if path.parent.name == "weights" else None
-        return LoadedModel(model, _labels_for(sibling, model), run_dir)
-    from kerascnn.architectures import build
-
-    model = build(str(source))
-    return LoadedModel(model, [str(i) for i in range(_num_outputs(model))], None)
-
-
-def _labels_for(labels_path: Path, model) -> list[str]:
-    count = _num_outputs(model)
-    if labels_path.is_file():
-        labels = read_labels(labels_path)
-        if len(labels) != count:
-            raise KerasCNNError(
-                f"{labels_path} lists {len(labels)} classes but the model predicts {count}"
-            )
-        return labels
-    return [str(i) for i in range(count)]

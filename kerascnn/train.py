@@ -48,6 +48,7 @@ from kerascnn.distribute import (
     strategy_name,
 )
 from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.loading import load_keras_file, load_model
 from kerascnn.optim import (
     ExponentialRamp,
     SparseCrossentropy,
@@ -58,9 +59,7 @@ from kerascnn.runs import (
     RunPaths,
     atomic_write_text,
     claim_run_dir,
-    load_model,
     read_resume_state,
-    register_custom_objects,
     write_labels,
 )
 from kerascnn.train_config import (
@@ -310,12 +309,7 @@ def _restore_training_state(model, last_path: Path) -> None:
     The optimizer is rebuilt from the config first, so a resume with more epochs gets a
     schedule stretched over the new total while keeping its step count.
     """
-    register_custom_objects()
-    try:
-        saved = keras.saving.load_model(last_path, safe_mode=True, compile=True)
-    except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise KerasCNNError(f"cannot resume from {last_path}: {reason[:300]}") from None
+    saved = load_keras_file(last_path, compile=True, action="resume from")
     model.set_weights(saved.get_weights())
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)
@@ -526,9 +520,7 @@ def _make_callbacks(config, paths, monitor, initial_epoch, state, net, verbosity
         best_weights = None
         es_best = state.get("early_stopping_best") if state else None
         if es_best is not None and paths is not None and paths.best.is_file():
-            best_weights = keras.saving.load_model(
-                paths.best, safe_mode=True, compile=False
-            ).get_weights()
+            best_weights = load_keras_file(paths.best).get_weights()
         stopper = ResumableEarlyStopping(
             monitor=monitor,
             mode=monitor_mode(monitor),
@@ -597,7 +589,7 @@ def _finish(
                 best_value, best_row = row.get(monitor), row
     # Final model = the best epoch's weights (what best.keras holds).
     if paths is not None and paths.best.is_file() and best_row:
-        best = keras.saving.load_model(paths.best, safe_mode=True, compile=False)
+        best = load_keras_file(paths.best)
         net.set_weights(best.get_weights())
     metrics = {"best_epoch": best_row.get("epoch"), "monitor": monitor}
     for key, value in best_row.items():

@@ -145,9 +145,9 @@ def _resolve_model(model):
 
     if isinstance(model, keras.Model):
         return model, None
-    from kerascnn.runs import load_model
+    from kerascnn.loading import load_keras_model
 
-    loaded = load_model(model)
+    loaded = load_keras_model(model)
     return loaded.model, list(loaded.class_names) if loaded.class_names else None
 
 

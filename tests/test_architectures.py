@@ -17,13 +17,13 @@ from kerascnn.architectures import (
     feature_extractor,
     get_model_info,
     list_models,
-    load_model,
     register,
     save_model,
     stage_outputs,
 )
 from kerascnn.errors import UsageError
 from kerascnn.layers import Padding2D, ZeroPadShortcut
+from kerascnn.loading import load_keras_file
 
 # Published trainable-parameter counts (LeCun 1998 / torchvision / keras.applications /
 # He et al. 2016 CIFAR), written out independently of the registry's table.
@@ -438,7 +438,7 @@ def test_resnet152_builds_and_round_trips(tmp_path):
     assert len(model.layers) > 500
     path = tmp_path / "resnet152.keras"
     save_model(model, path)
-    loaded = load_model(path)
+    loaded = load_keras_file(path, compile=True)
     x = np.random.default_rng(4).uniform(size=(1, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-6

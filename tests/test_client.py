@@ -18,10 +18,11 @@ from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
 
-from kerascnn.client import Client, default_model, resolve_local_model  # noqa: E402
+from kerascnn.client import Client  # noqa: E402
 from kerascnn.errors import KerasCNNError, UsageError  # noqa: E402
 from kerascnn.export import export_model  # noqa: E402
 from kerascnn.images import expand_image_sources, load_image, normalize_image  # noqa: E402
+from kerascnn.loading import default_model, resolve_local_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -92,7 +92,7 @@ def test_evaluate_other_splits_get_their_own_files(trained_run):
 
 
 def test_load_model_from_run_keras_file_and_name(trained_run, tmp_path):
-    from kerascnn.runs import load_model
+    from kerascnn.loading import load_model
 
     result, _ = trained_run
     run = result.run_dir
@@ -110,7 +110,7 @@ def test_load_model_from_run_keras_file_and_name(trained_run, tmp_path):
 
 
 def test_load_model_errors_name_the_file(tmp_path):
-    from kerascnn.runs import load_model
+    from kerascnn.loading import load_model
 
     with pytest.raises(UsageError, match="missing.keras does not exist"):
         load_model(tmp_path / "missing.keras")

@@ -134,7 +134,7 @@ def test_export_refuses_names_that_are_paths(tmp_path, name):
 
 
 def test_local_client_model_name_cannot_escape_the_base(layout):
-    from kerascnn.client import resolve_local_model
+    from kerascnn.loading import resolve_local_model
 
     root, _, _ = layout
     base = root / "base"
@@ -186,7 +186,7 @@ def evil_keras(directory: Path, marker: Path) -> Path:
 def test_keras_file_with_lambda_code_is_refused(tmp_path):
     import keras
 
-    from kerascnn.runs import load_model
+    from kerascnn.loading import load_model
 
     marker = tmp_path / "pwned.txt"
     evil = evil_keras(tmp_path, marker)

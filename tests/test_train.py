@@ -203,7 +203,7 @@ def digits_bundle():
 def test_train_writes_a_complete_run_folder(tmp_path, digits_bundle, capsys):
     import keras
 
-    from kerascnn.runs import load_model
+    from kerascnn.loading import load_model
 
     config = TrainConfig(epochs=3, project=str(tmp_path), schedule="cosine", warmup_epochs=1,
                          learning_rate=0.01, patience=5)

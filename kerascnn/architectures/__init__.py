@@ -3,8 +3,8 @@
 ``build(name, ...)`` makes a ``keras.Model`` (random weights); ``list_models()`` names them;
 ``get_model_info(name)`` gives the reference, expected parameter count, MACs and minimum input
 size; ``register`` adds your own; ``stage_outputs(model)`` / ``feature_extractor(name)`` expose
-the per-stage feature maps; ``save_model`` / ``load_model`` wrap ``.keras`` files with headroom
-for very deep graphs (``load_model`` always uses ``safe_mode=True``).
+the per-stage feature maps; ``save_model`` wraps ``model.save`` with headroom
+for very deep graphs (:func:`kerascnn.loading.load_model` reads them back).
 
 Families: LeNet-5, AlexNet, VGG-11/13/16/19 (± batch norm), ResNet-18/34/50/101/152 (v1.5),
 ResNet50V2, ResNeXt-50 32×4d, Wide ResNet-50-2, CIFAR ResNet-20/32/44/56/110.
@@ -24,7 +24,6 @@ from kerascnn.architectures._registry import (
     feature_extractor,
     get_model_info,
     list_models,
-    load_model,
     min_input_size,
     output_size,
     recursion_headroom,
@@ -39,7 +38,6 @@ __all__ = [
     "feature_extractor",
     "get_model_info",
     "list_models",
-    "load_model",
     "min_input_size",
     "output_size",
     "recursion_headroom",

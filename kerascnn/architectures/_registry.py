@@ -227,7 +227,7 @@ def recursion_headroom(limit: int = RECURSION_LIMIT) -> Iterator[None]:
     """Temporarily raise Python's recursion limit (deep Keras graphs recurse per layer).
 
     Wrap ``model.save`` / ``keras.models.load_model`` of very deep custom models in it;
-    :func:`build`, :func:`save_model` and :func:`load_model` already do.
+    :func:`build`, :func:`save_model` and :func:`kerascnn.loading.load_keras_file` already do.
 
     Example:
         >>> with recursion_headroom():
@@ -348,20 +348,6 @@ def save_model(model: keras.Model, path) -> None:
     """
     with recursion_headroom():
         model.save(path)
-
-
-def load_model(path, *, compile: bool = True) -> keras.Model:
-    """``keras.models.load_model(path, safe_mode=True)`` with recursion headroom.
-
-    Example:
-        >>> model = load_model("/tmp/lenet5.keras")  # doctest: +SKIP
-    """
-    import keras
-
-    import kerascnn.layers  # noqa: F401  registers the custom layers the file may name
-
-    with recursion_headroom():
-        return keras.models.load_model(path, compile=compile, safe_mode=True)
 
 
 _STAGE = re.compile(r"^(stem|stage\d+)_")

@@ -73,8 +73,9 @@ def predict(
 
     if model_path and server:
         raise UsageError("pass either --model or --server, not both")
-    from kerascnn.client import Client, default_model, format_table, prediction_json_lines
+    from kerascnn.client import Client, format_table, prediction_json_lines
     from kerascnn.images import expand_image_sources
+    from kerascnn.loading import default_model
 
     sources = expand_image_sources(images)
     if not sources:

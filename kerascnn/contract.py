@@ -1,0 +1,89 @@
+"""The serving contract: names and limits that the exporter, the server, the client and the CLI
+must agree on. One home for each, TensorFlow-free, so the CLI can read them for its defaults
+without loading TensorFlow.
+
+A change here changes what TF Serving sees on disk or on the wire: exports written before a change
+keep the old names, so treat every value as part of a published format.
+
+Example:
+    >>> from kerascnn import contract
+    >>> contract.DEFAULT_BASE, contract.DEFAULT_SIGNATURE
+    ('serving/models', 'serving_default')
+    >>> contract.check_name("digits", "model name")
+    'digits'
+"""
+
+from __future__ import annotations
+
+import re
+
+from kerascnn.errors import UsageError
+
+# --- the export layout (TF Serving's: BASE/NAME/VERSION/) -------------------------------------
+DEFAULT_BASE = "serving/models"
+"""Where exports go and where ``predict`` looks for them, relative to the working directory."""
+
+ASSETS_EXTRA = "assets.extra"
+"""TF Serving reads this folder of a SavedModel but never loads it into the graph."""
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+"""PredictionLog records in ``assets.extra/`` that TF Serving replays before a version serves."""
+
+METADATA_FILE = "kerascnn.json"
+"""kerascnn's own description of an export (class names, input shape, signatures), in
+``assets.extra/``."""
+
+LABELS_FILE = "labels.txt"
+"""One class name per line, in class-index order (run folders and exports' ``assets/``)."""
+
+# --- signatures ----------------------------------------------------------------------------------
+DEFAULT_SIGNATURE = "serving_default"
+"""Encoded images in (``image_bytes``), probabilities, class ids and labels out."""
+
+PIXELS_SIGNATURE = "serving_pixels"
+"""Raw 0-255 pixels in (``images``), the same outputs as the default signature."""
+
+CLASS_NAMES_SIGNATURE = "class_names"
+"""``class_id`` in, ``label`` out: how a remote client names its top-k classes."""
+
+SIGNATURES = (DEFAULT_SIGNATURE, PIXELS_SIGNATURE, CLASS_NAMES_SIGNATURE)
+"""Every signature an export carries, in the order its metadata lists them."""
+
+PREDICT_SIGNATURES = (DEFAULT_SIGNATURE, PIXELS_SIGNATURE)
+"""The signatures a client may predict through."""
+
+# --- images --------------------------------------------------------------------------------------
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Largest width x height an export decodes; checked from the header, before decoding."""
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+"""Files the client reads with Pillow (``predict`` on a folder picks these)."""
+
+GRAPH_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
+"""Files TensorFlow's ``decode_image`` reads inside a graph (training folders hold these)."""
+
+# --- names ---------------------------------------------------------------------------------------
+NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+"""One folder name: a letter or digit, then letters, digits, ``.``, ``_`` or ``-``.
+Run names and model names follow it, so neither can climb out of its parent folder."""
+
+
+def check_name(name, what: str = "name") -> str:
+    """Return ``name`` when it is one safe folder name, else raise a one-line UsageError.
+
+    Example:
+        >>> check_name("exp-2", "run name")
+        'exp-2'
+        >>> check_name("../x", "run name")
+        Traceback (most recent call last):
+        ...
+        kerascnn.errors.UsageError: run name '../x' is not valid: use letters, digits, '_', '-' or '.', starting with a letter or digit
+    """
+    if not isinstance(name, str) or not NAME_RULE.match(name) or name in (".", ".."):
+        raise UsageError(
+            f"{what} {name!r} is not valid: use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return name
