@@ -14,12 +14,14 @@ import sys
 
 import click
 
+from kerascnn import contract
+
 
 @click.command()
 @click.argument("source")
 @click.option(
     "--base",
-    default="serving/models",
+    default=contract.DEFAULT_BASE,
     show_default=True,
     help="Model base directory (TF Serving's --model_base_path parent).",
 )
@@ -29,7 +31,7 @@ import click
 @click.option(
     "--max-pixels",
     type=click.IntRange(min=1),
-    default=50_000_000,
+    default=contract.DEFAULT_MAX_PIXELS,
     show_default=True,
     help="Reject larger images (read from the header, before decoding).",
 )
@@ -57,8 +59,8 @@ def export(source, base, name, version, force, max_pixels):
 @click.option("--label", help="Model version label (servers only), e.g. stable.")
 @click.option(
     "--signature",
-    type=click.Choice(["serving_default", "serving_pixels"]),
-    default="serving_default",
+    type=click.Choice(contract.PREDICT_SIGNATURES),
+    default=contract.DEFAULT_SIGNATURE,
     show_default=True,
 )
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True)
