@@ -1,6 +1,10 @@
 """The model registry: one ``ModelInfo`` per name, a builder per family, ``build(name)``.
 
-Family modules (lenet, alexnet, vgg, resnet) call :func:`register` once per table entry.
+Family modules (lenet, alexnet, vgg, resnet) declare their zoo the same way: one
+:class:`Family` holding what its variants share (builder, default input, overrides, spatial
+plan), then one ``FAMILY.variant(name, **architecture, params=..., macs=..., reference=...,
+description=...)`` call per model, so each module's table reads by name. Spatial arithmetic
+comes from :mod:`kerascnn.arithmetic`; this module imports nothing above the architectures.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from kerascnn.arithmetic import conv_output_size, effective_kernel_size
 from kerascnn.errors import UsageError, unknown_name
 
 if TYPE_CHECKING:  # keras loads only when a model is built, so listing models stays fast
@@ -84,17 +89,28 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int | None, dilation: int = 1) -> int:
-    """Spatial output size: ``floor((n + p - d(k-1) - 1)/s) + 1``; ``padding=None`` is "same".
+    """Spatial output size of a window layer, or 0 when the window does not fit.
 
-    ``padding`` is the *total* padding (both sides). Example:
+    ``padding`` is the *total* padding (both sides, an odd pixel after), ``None`` meaning Keras
+    "same". The formula is :func:`kerascnn.arithmetic.conv_output_size`'s; that one raises
+    where this returns 0, which :func:`min_input_size` searches for.
+
+    Example:
         >>> output_size(224, 7, 2, 6)
         112
         >>> output_size(5, 2, 2, None)
         3
+        >>> output_size(4, 5, 1, 0)
+        0
     """
+    if size < 1:
+        return 0
     if padding is None:
-        return math.ceil(size / stride)
-    return (size + padding - dilation * (kernel - 1) - 1) // stride + 1
+        return conv_output_size(size, kernel, stride, "same", dilation)
+    if size + padding < effective_kernel_size(kernel, dilation):
+        return 0
+    before = padding // 2
+    return conv_output_size(size, kernel, stride, (before, padding - before), dilation)
 
 
 def min_input_size(plan: list[tuple[int, int, int | None]]) -> int:
@@ -193,6 +209,66 @@ def register(
         spatial_plan=spatial_plan,
     )
     return _REGISTRY[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What every variant of one architecture family shares; :meth:`variant` registers one.
+
+    ``config`` holds architecture arguments common to the family; each variant adds its own
+    (e.g. ``block="basic", layers=(2, 2, 2, 2)``) and both reach ``builder`` as keywords.
+    ``overrides`` are the family's user-tunable builder arguments (see :func:`register`).
+
+    Example:
+        >>> def tiny(inputs, *, num_classes, include_top, pooling, classifier_activation,
+        ...          width, dropout_rate=0.0, kernel_regularizer=None):
+        ...     raise NotImplementedError  # a real builder returns the output tensor
+        >>> TINY = Family("tiny", tiny, default_input_shape=(8, 8, 1), default_num_classes=2,
+        ...               spatial_plan=lambda config: [(3, 2, 0)])
+        >>> info = TINY.variant("tiny8", width=8, params=82, macs=72, reference="none",
+        ...                     description="Tiny, 8 filters")
+        >>> info.config, info.min_input_size
+        ({'width': 8}, 3)
+        >>> _ = _REGISTRY.pop("tiny8")  # keep the doctest out of the zoo
+    """
+
+    name: str
+    builder: Callable[..., Any] = dataclasses.field(repr=False)
+    config: dict = dataclasses.field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+    spatial_plan: Callable[[dict], list] | None = dataclasses.field(default=None, repr=False)
+    default_input_shape: tuple[int, int, int] = (224, 224, 3)
+    default_num_classes: int = 1000
+
+    def variant(
+        self,
+        name: str,
+        *,
+        params: int,
+        macs: int,
+        reference: str,
+        description: str,
+        overrides: tuple[str, ...] = (),
+        **architecture,
+    ) -> ModelInfo:
+        """Register model ``name``: the family's builder with ``architecture`` arguments, its
+        published trainable ``params`` and ``macs`` at the defaults, and its ``reference``.
+        ``overrides`` adds overrides for this variant only. Example: see :class:`Family`.
+        """
+        return register(
+            name,
+            family=self.name,
+            builder=self.builder,
+            config={**self.config, **architecture},
+            default_input_shape=self.default_input_shape,
+            default_num_classes=self.default_num_classes,
+            params=params,
+            macs=macs,
+            reference=reference,
+            description=description,
+            overrides=self.overrides + tuple(overrides),
+            spatial_plan=self.spatial_plan,
+        )
 
 
 def list_models(family: str | None = None) -> list[str]:

@@ -16,7 +16,9 @@ Example:
 
 from __future__ import annotations
 
-from kerascnn.architectures._registry import register
+from typing import NamedTuple
+
+from kerascnn.architectures._registry import Family
 
 REFERENCE = (
     "Krizhevsky, Sutskever, Hinton: ImageNet Classification with Deep Convolutional Neural "
@@ -24,13 +26,24 @@ REFERENCE = (
     "networks, arXiv:1404.5997 (torchvision layout)"
 )
 
-# (stage, filters, kernel, stride, padding) for every conv; each stage ends with a max pool.
+
+class _Conv(NamedTuple):
+    """One AlexNet convolution; ``padding`` is per side."""
+
+    stage: int
+    filters: int
+    kernel: int
+    stride: int
+    padding: int
+
+
+# Every conv, in order; each stage ends with a 3x3/2 max pool.
 _CONVS = (
-    (1, 64, 11, 4, 2),
-    (2, 192, 5, 1, 2),
-    (3, 384, 3, 1, 1),
-    (3, 256, 3, 1, 1),
-    (3, 256, 3, 1, 1),
+    _Conv(stage=1, filters=64, kernel=11, stride=4, padding=2),
+    _Conv(stage=2, filters=192, kernel=5, stride=1, padding=2),
+    _Conv(stage=3, filters=384, kernel=3, stride=1, padding=1),
+    _Conv(stage=3, filters=256, kernel=3, stride=1, padding=1),
+    _Conv(stage=3, filters=256, kernel=3, stride=1, padding=1),
 )
 
 
@@ -38,7 +51,7 @@ def _plan(config: dict) -> list:
     plan = []
     for i, (stage, _, kernel, stride, padding) in enumerate(_CONVS):
         plan.append((kernel, stride, 2 * padding))
-        if i + 1 == len(_CONVS) or _CONVS[i + 1][0] != stage:
+        if i + 1 == len(_CONVS) or _CONVS[i + 1].stage != stage:
             plan.append((3, 2, 0))
     return plan
 
@@ -60,7 +73,7 @@ def _alexnet(
 
     x = inputs
     for i, (stage, filters, kernel, stride, padding) in enumerate(_CONVS):
-        index = sum(1 for s in _CONVS[:i] if s[0] == stage) + 1
+        index = sum(1 for conv in _CONVS[:i] if conv.stage == stage) + 1
         x = blocks.conv_bn_act(
             x,
             filters,
@@ -74,7 +87,7 @@ def _alexnet(
             name=f"stage{stage}",
             index=index,
         )
-        if i + 1 == len(_CONVS) or _CONVS[i + 1][0] != stage:
+        if i + 1 == len(_CONVS) or _CONVS[i + 1].stage != stage:
             x = blocks.pool(x, "max", 3, strides=2, name=f"stage{stage}_pool")
     if not include_top:
         return features_head(x, pooling)
@@ -88,16 +101,14 @@ def _alexnet(
     return classifier(x, num_classes, classifier_activation, kernel_regularizer=kernel_regularizer)
 
 
-register(
+ALEXNET = Family(
+    "alexnet", _alexnet, overrides=("activation", "padding_mode"), spatial_plan=_plan
+)
+
+ALEXNET.variant(
     "alexnet",
-    family="alexnet",
-    builder=_alexnet,
-    default_input_shape=(224, 224, 3),
-    default_num_classes=1000,
     params=61_100_840,
     macs=714_188_480,
     reference=REFERENCE,
     description="AlexNet (torchvision layout, adaptive 6x6 average pool)",
-    overrides=("activation", "padding_mode"),
-    spatial_plan=_plan,
 )

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from kerascnn.architectures._registry import register
+from kerascnn.architectures._registry import Family
 
 REFERENCE = (
     "LeCun, Bottou, Bengio, Haffner: Gradient-Based Learning Applied to Document Recognition, "
@@ -73,16 +73,19 @@ def _lenet(
     return classifier(x, num_classes, classifier_activation, kernel_regularizer=kernel_regularizer)
 
 
-register(
-    "lenet5",
-    family="lenet",
-    builder=_lenet,
+LENET = Family(
+    "lenet",
+    _lenet,
+    overrides=("activation", "pool"),
+    spatial_plan=_plan,
     default_input_shape=(32, 32, 1),
     default_num_classes=10,
+)
+
+LENET.variant(
+    "lenet5",
     params=61_706,
     macs=416_520,
     reference=REFERENCE,
     description="LeNet-5: tanh, average pooling, C3 fully connected",
-    overrides=("activation", "pool"),
-    spatial_plan=_plan,
 )

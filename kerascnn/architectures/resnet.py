@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 
-from kerascnn.architectures._registry import register
+from kerascnn.architectures._registry import Family
 from kerascnn.errors import unknown_name
 
 HE_2016 = (
@@ -163,113 +163,69 @@ def _resnet(
 
 
 _IMAGENET_OVERRIDES = ("shortcut", "zero_init_residual", "activation", "padding_mode")
+# Bottleneck v1 models may move the stride to the first 1x1 conv (variant="v1").
+STRIDE_VARIANT = ("variant",)
 
-# name -> (config, params, MACs at the defaults, reference, description)
-VARIANTS = {
-    "resnet18": (
-        {"block": "basic", "layers": (2, 2, 2, 2)},
-        11_689_512,
-        1_814_073_344,
-        HE_2016,
-        "ResNet-18",
-    ),
-    "resnet34": (
-        {"block": "basic", "layers": (3, 4, 6, 3)},
-        21_797_672,
-        3_663_761_408,
-        HE_2016,
-        "ResNet-34",
-    ),
-    "resnet50": (
-        {"block": "bottleneck", "layers": (3, 4, 6, 3)},
-        25_557_032,
-        4_089_184_256,
-        HE_2016_V15,
-        "ResNet-50 v1.5",
-    ),
-    "resnet101": (
-        {"block": "bottleneck", "layers": (3, 4, 23, 3)},
-        44_549_160,
-        7_801_405_440,
-        HE_2016_V15,
-        "ResNet-101 v1.5",
-    ),
-    "resnet152": (
-        {"block": "bottleneck", "layers": (3, 8, 36, 3)},
-        60_192_808,
-        11_513_626_624,
-        HE_2016_V15,
-        "ResNet-152 v1.5",
-    ),
-    "resnet50v2": (
-        {"block": "preact_bottleneck", "layers": (3, 4, 6, 3)},
-        25_568_360,
-        3_482_255_360,
-        HE_2016_V2,
-        "ResNet-50 v2 (pre-activation)",
-    ),
-    "resnext50_32x4d": (
-        {"block": "bottleneck", "layers": (3, 4, 6, 3), "groups": 32, "width_per_group": 4},
-        25_028_904,
-        4_230_479_872,
-        XIE_2017,
-        "ResNeXt-50 32x4d",
-    ),
-    "wide_resnet50_2": (
-        {"block": "bottleneck", "layers": (3, 4, 6, 3), "width_per_group": 128},
-        68_883_240,
-        11_398_021_120,
-        ZAGORUYKO_2016,
-        "Wide ResNet-50-2",
-    ),
-}
-CIFAR_VARIANTS = {
-    "resnet20": (269_722, 40_551_040),
-    "resnet32": (464_154, 68_862_592),
-    "resnet44": (658_586, 97_174_144),
-    "resnet56": (853_018, 125_485_696),
-    "resnet110": (1_727_962, 252_887_680),
-}
+IMAGENET = Family(
+    "resnet",
+    _resnet,
+    config={"stem": "imagenet", "widths": IMAGENET_WIDTHS},
+    overrides=_IMAGENET_OVERRIDES,
+    spatial_plan=_plan,
+)
+CIFAR = Family(
+    "resnet_cifar",
+    _resnet,
+    config={"block": "basic", "stem": "cifar", "widths": CIFAR_WIDTHS, "shortcut": "A"},
+    overrides=_IMAGENET_OVERRIDES,
+    spatial_plan=_plan,
+    default_input_shape=(32, 32, 3),
+    default_num_classes=10,
+)
 
-for _name, (_config, _params, _macs, _reference, _description) in VARIANTS.items():
-    _overrides = _IMAGENET_OVERRIDES
-    if _config["block"] == "bottleneck":
-        _overrides += ("variant",)
-    register(
-        _name,
-        family="resnet",
-        builder=_resnet,
-        config={"stem": "imagenet", "widths": IMAGENET_WIDTHS, **_config},
-        default_input_shape=(224, 224, 3),
-        default_num_classes=1000,
-        params=_params,
-        macs=_macs,
-        reference=_reference,
-        description=_description,
-        overrides=_overrides,
-        spatial_plan=_plan,
-    )
+# params: trainable parameters; macs: multiply-accumulates at the default input (224 / 32).
+# fmt: off
+IMAGENET.variant("resnet18", block="basic", layers=(2, 2, 2, 2),
+                 params=11_689_512, macs=1_814_073_344, reference=HE_2016,
+                 description="ResNet-18")
+IMAGENET.variant("resnet34", block="basic", layers=(3, 4, 6, 3),
+                 params=21_797_672, macs=3_663_761_408, reference=HE_2016,
+                 description="ResNet-34")
+IMAGENET.variant("resnet50", block="bottleneck", layers=(3, 4, 6, 3),
+                 params=25_557_032, macs=4_089_184_256, reference=HE_2016_V15,
+                 description="ResNet-50 v1.5", overrides=STRIDE_VARIANT)
+IMAGENET.variant("resnet101", block="bottleneck", layers=(3, 4, 23, 3),
+                 params=44_549_160, macs=7_801_405_440, reference=HE_2016_V15,
+                 description="ResNet-101 v1.5", overrides=STRIDE_VARIANT)
+IMAGENET.variant("resnet152", block="bottleneck", layers=(3, 8, 36, 3),
+                 params=60_192_808, macs=11_513_626_624, reference=HE_2016_V15,
+                 description="ResNet-152 v1.5", overrides=STRIDE_VARIANT)
+IMAGENET.variant("resnet50v2", block="preact_bottleneck", layers=(3, 4, 6, 3),
+                 params=25_568_360, macs=3_482_255_360, reference=HE_2016_V2,
+                 description="ResNet-50 v2 (pre-activation)")
+IMAGENET.variant("resnext50_32x4d", block="bottleneck", layers=(3, 4, 6, 3),
+                 groups=32, width_per_group=4,
+                 params=25_028_904, macs=4_230_479_872, reference=XIE_2017,
+                 description="ResNeXt-50 32x4d", overrides=STRIDE_VARIANT)
+IMAGENET.variant("wide_resnet50_2", block="bottleneck", layers=(3, 4, 6, 3),
+                 width_per_group=128,
+                 params=68_883_240, macs=11_398_021_120, reference=ZAGORUYKO_2016,
+                 description="Wide ResNet-50-2", overrides=STRIDE_VARIANT)
 
-for _name, (_params, _macs) in CIFAR_VARIANTS.items():
-    _depth = int(_name.removeprefix("resnet"))
-    _blocks = (_depth - 2) // 6
-    register(
-        _name,
-        family="resnet_cifar",
-        builder=_resnet,
-        config={
-            "block": "basic",
-            "layers": (_blocks,) * 3,
-            "stem": "cifar",
-            "widths": CIFAR_WIDTHS,
-            "shortcut": "A",
-        },
-        default_input_shape=(32, 32, 3),
-        default_num_classes=10,
-        params=_params,
-        macs=_macs,
-        reference=HE_2016_CIFAR,
-        description=f"CIFAR ResNet-{_depth} ({_blocks} basic blocks per stage, option A)",
-        overrides=_IMAGENET_OVERRIDES,
-        spatial_plan=_plan,
-    )
+# CIFAR ResNet-n: (n - 2) / 6 basic blocks in each of three stages.
+CIFAR.variant("resnet20", layers=(3, 3, 3),
+              params=269_722, macs=40_551_040, reference=HE_2016_CIFAR,
+              description="CIFAR ResNet-20 (3 basic blocks per stage, option A)")
+CIFAR.variant("resnet32", layers=(5, 5, 5),
+              params=464_154, macs=68_862_592, reference=HE_2016_CIFAR,
+              description="CIFAR ResNet-32 (5 basic blocks per stage, option A)")
+CIFAR.variant("resnet44", layers=(7, 7, 7),
+              params=658_586, macs=97_174_144, reference=HE_2016_CIFAR,
+              description="CIFAR ResNet-44 (7 basic blocks per stage, option A)")
+CIFAR.variant("resnet56", layers=(9, 9, 9),
+              params=853_018, macs=125_485_696, reference=HE_2016_CIFAR,
+              description="CIFAR ResNet-56 (9 basic blocks per stage, option A)")
+CIFAR.variant("resnet110", layers=(18, 18, 18),
+              params=1_727_962, macs=252_887_680, reference=HE_2016_CIFAR,
+              description="CIFAR ResNet-110 (18 basic blocks per stage, option A)")
+# fmt: on

@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from kerascnn.architectures._registry import register
+from kerascnn.architectures._registry import Family
 
 REFERENCE = (
     "Simonyan, Zisserman: Very Deep Convolutional Networks for Large-Scale Image Recognition, "
@@ -24,17 +24,6 @@ REFERENCE = (
 )
 
 WIDTHS = (64, 128, 256, 512, 512)
-
-# name -> convs per stage (configurations A, B, D, E of the paper), params, MACs at 224x224x3.
-VARIANTS = {
-    "vgg11": ((1, 1, 2, 2, 2), 132_863_336, 7_609_090_048),
-    "vgg13": ((2, 2, 2, 2, 2), 133_047_848, 11_308_466_176),
-    "vgg16": ((2, 2, 3, 3, 3), 138_357_544, 15_470_264_320),
-    "vgg19": ((2, 2, 4, 4, 4), 143_667_240, 19_632_062_464),
-}
-# Batch norm adds 2 trainable parameters (gamma, beta) per conv channel.
-BN_EXTRA_PARAMS = {"vgg11": 5_504, "vgg13": 5_888, "vgg16": 8_448, "vgg19": 11_008}
-
 
 def _plan(config: dict) -> list:
     plan = []
@@ -89,19 +78,29 @@ def _vgg(
     return classifier(x, num_classes, classifier_activation, kernel_regularizer=kernel_regularizer)
 
 
-for _name, (_convs, _params, _macs) in VARIANTS.items():
-    for _bn in (False, True):
-        register(
-            f"{_name}_bn" if _bn else _name,
-            family="vgg",
-            builder=_vgg,
-            config={"convs": _convs, "batch_norm": _bn},
-            default_input_shape=(224, 224, 3),
-            default_num_classes=1000,
-            params=_params + (BN_EXTRA_PARAMS[_name] if _bn else 0),
-            macs=_macs,
-            reference=REFERENCE,
-            description=f"VGG-{sum(_convs) + 3}{' with batch norm' if _bn else ''}",
-            overrides=("activation", "padding_mode"),
-            spatial_plan=_plan,
-        )
+VGG = Family("vgg", _vgg, overrides=("activation", "padding_mode"), spatial_plan=_plan)
+
+# convs: 3x3 convs per stage (configurations A, B, D, E of the paper). Batch norm adds 2
+# trainable parameters (gamma, beta) per conv channel; MACs count convs and dense layers only.
+# fmt: off
+VGG.variant("vgg11", convs=(1, 1, 2, 2, 2), batch_norm=False,
+            params=132_863_336, macs=7_609_090_048, reference=REFERENCE, description="VGG-11")
+VGG.variant("vgg11_bn", convs=(1, 1, 2, 2, 2), batch_norm=True,
+            params=132_868_840, macs=7_609_090_048, reference=REFERENCE,
+            description="VGG-11 with batch norm")
+VGG.variant("vgg13", convs=(2, 2, 2, 2, 2), batch_norm=False,
+            params=133_047_848, macs=11_308_466_176, reference=REFERENCE, description="VGG-13")
+VGG.variant("vgg13_bn", convs=(2, 2, 2, 2, 2), batch_norm=True,
+            params=133_053_736, macs=11_308_466_176, reference=REFERENCE,
+            description="VGG-13 with batch norm")
+VGG.variant("vgg16", convs=(2, 2, 3, 3, 3), batch_norm=False,
+            params=138_357_544, macs=15_470_264_320, reference=REFERENCE, description="VGG-16")
+VGG.variant("vgg16_bn", convs=(2, 2, 3, 3, 3), batch_norm=True,
+            params=138_365_992, macs=15_470_264_320, reference=REFERENCE,
+            description="VGG-16 with batch norm")
+VGG.variant("vgg19", convs=(2, 2, 4, 4, 4), batch_norm=False,
+            params=143_667_240, macs=19_632_062_464, reference=REFERENCE, description="VGG-19")
+VGG.variant("vgg19_bn", convs=(2, 2, 4, 4, 4), batch_norm=True,
+            params=143_678_248, macs=19_632_062_464, reference=REFERENCE,
+            description="VGG-19 with batch norm")
+# fmt: on
