@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from keras import layers
 
+from kerascnn.arithmetic.formulas import PADDINGS, size_preserving_padding
 from kerascnn.errors import UsageError, unknown_name
 from kerascnn.layers import AdaptivePooling2D, Padding2D, ZeroPadShortcut, normalize_padding
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "swish")
-PADDINGS = ("valid", "same", "circular", "reflect")
 PADDING_MODES = ("zeros", "circular", "reflect")
 SHORTCUTS = ("A", "B")
 
@@ -87,11 +87,6 @@ def batch_norm(x, *, name: str, zero_gamma: bool = False, epsilon: float = BN_EP
 # Aliases: conv_bn_act and dense take arguments named like these functions.
 _activation = activation
 _batch_norm = batch_norm
-
-
-def _same_amounts(kernel: int, dilation: int) -> tuple[int, int]:
-    total = dilation * (kernel - 1)
-    return total // 2, total - total // 2
 
 
 def pad(x, padding, *, mode: str = "zeros", name: str, value: float = 0.0):
@@ -158,20 +153,22 @@ def conv_bn_act(
     keras_padding = "valid"
     pads = None
     mode = padding_mode
+    # The pads that keep the size at stride 1, per axis (what "same" means before the input
+    # size is known; circular/reflect fill these same amounts from the input).
+    same = tuple(size_preserving_padding(k, d) for k, d in zip(kernel, rate))
     if isinstance(padding, str):
         if padding not in PADDINGS:
             raise unknown_name("padding", padding, PADDINGS)
         if padding in ("circular", "reflect"):
             mode = padding
-            pads = (_same_amounts(kernel[0], rate[0]), _same_amounts(kernel[1], rate[1]))
+            pads = same
         elif padding == "same" and padding_mode != "zeros":
-            pads = (_same_amounts(kernel[0], rate[0]), _same_amounts(kernel[1], rate[1]))
+            pads = same
         else:
             keras_padding = padding
     else:
         pads = normalize_padding(padding)
     if pads is not None and mode == "zeros" and stride == (1, 1):
-        same = (_same_amounts(kernel[0], rate[0]), _same_amounts(kernel[1], rate[1]))
         if pads == same:  # Keras' "same" is exactly these pads: no extra layer needed.
             pads, keras_padding = None, "same"
         elif pads == ((0, 0), (0, 0)):
@@ -517,6 +514,9 @@ def preact_basic_block(
 ):
     """Pre-activation (ResNet v2) basic block: BN → act → 3×3 → BN → act → 3×3, + shortcut.
 
+    The basic-block form of He et al. (2016b), "Identity Mappings in Deep Residual Networks",
+    as used by pre-activation ResNet-18/34 and the CIFAR ResNet v2s; the registered v2 models
+    are bottleneck ones (:func:`preact_bottleneck_block`), so this one is for models you build.
     The shortcut is the identity (strided when ``strides > 1``) while the channel count stays;
     otherwise a 1×1 projection of the activated input (option "B", no BN as in He et al. 2016b)
     or zero channels (option "A").

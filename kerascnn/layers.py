@@ -28,7 +28,20 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerascnn.arithmetic.formulas import adaptive_windows, source_index
 from kerascnn.errors import UsageError
+
+__all__ = [
+    "PADDING_MODES",
+    "AdaptivePooling2D",
+    "CircularPadding2D",
+    "Padding2D",
+    "ReflectPadding2D",
+    "ZeroPadShortcut",
+    "adaptive_windows",
+    "normalize_padding",
+    "pad_indices",
+]
 
 PADDING_MODES = ("constant", "circular", "reflect", "symmetric")
 
@@ -64,24 +77,18 @@ def normalize_padding(padding) -> tuple[tuple[int, int], tuple[int, int]]:
 def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """Source index for every position of a padded axis (``np.pad`` semantics, any pad size).
 
+    ``mode`` is circular, reflect or symmetric; the folding itself is
+    :func:`kerascnn.arithmetic.formulas.source_index`.
+
     Example:
         >>> pad_indices(3, 2, 2, "circular").tolist()
         [1, 2, 0, 1, 2, 0, 1]
         >>> pad_indices(3, 2, 2, "reflect").tolist()
         [2, 1, 0, 1, 2, 1, 0]
     """
-    positions = np.arange(-before, size + after)
-    if mode == "circular":
-        return positions % size
-    if mode == "reflect":
-        # Mirror without repeating the edge: period 2(n-1); a single pixel just repeats.
-        period = max(2 * size - 2, 1)
-        folded = positions % period
-        return np.where(folded < size, folded, period - folded)
-    if mode == "symmetric":
-        folded = positions % (2 * size)
-        return np.where(folded < size, folded, 2 * size - 1 - folded)
-    raise UsageError(f"unknown padding mode {mode!r}; choose from: {', '.join(PADDING_MODES)}")
+    if mode not in ("circular", "reflect", "symmetric"):
+        raise UsageError(f"unknown padding mode {mode!r}; choose from: {', '.join(PADDING_MODES)}")
+    return source_index(np.arange(size + before + after), size, before, mode)
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
@@ -134,7 +141,7 @@ class Padding2D(keras.layers.Layer):
         return outputs
 
     def _dynamic_indices(self, size, before, after):
-        # The same folding as pad_indices, on a tensor size (inputs of unknown height/width).
+        # arithmetic.source_index's folding, redone in ops on a tensor size (unknown height/width).
         size = ops.cast(size, "int32")
         positions = ops.arange(-before, 0, dtype="int32")
         positions = ops.concatenate([positions, ops.arange(0, size + after, dtype="int32")], axis=0)
@@ -236,20 +243,6 @@ class ZeroPadShortcut(keras.layers.Layer):
         config = super().get_config()
         config.update({"strides": self.strides, "out_channels": self.out_channels})
         return config
-
-
-def adaptive_windows(size: int, output_size: int) -> list[tuple[int, int]]:
-    """torch's adaptive pooling windows ``[floor(i*n/m), ceil((i+1)*n/m))`` along one axis.
-
-    Example:
-        >>> adaptive_windows(5, 3)
-        [(0, 2), (1, 4), (3, 5)]
-        >>> adaptive_windows(1, 2)
-        [(0, 1), (0, 1)]
-    """
-    return [
-        ((i * size) // output_size, -((-(i + 1) * size) // output_size)) for i in range(output_size)
-    ]
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")

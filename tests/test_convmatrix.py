@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascnn.convmatrix import conv_matrix, padding_amounts, source_index
+from kerascnn.arithmetic import conv_matrix, padding_amounts, source_index
 from kerascnn.errors import UsageError
 
 RNG = np.random.default_rng(1234)

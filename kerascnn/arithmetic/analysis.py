@@ -1,40 +1,20 @@
-"""Convolution arithmetic: output sizes, receptive fields, parameters and MACs.
+"""Walk a built Keras model and report, layer by layer, the numbers :mod:`.formulas` defines.
 
-The formulas the rest of the project leans on, plus :func:`analyze`, which walks a built Keras
-functional model and reports them layer by layer.
+:func:`analyze` returns a :class:`ModelAnalysis` — one :class:`LayerStats` per layer application
+(output shape, parameters, MACs, receptive field, jump) with totals and a printable table;
+``kerascnn summary`` prints it. The formulas and the MAC convention are in
+:mod:`kerascnn.arithmetic.formulas`; this module only reads a model's graph.
 
-Output size of a convolution or pooling window along one axis (input ``n``, kernel ``k``,
-stride ``s``, dilation ``d``, padding ``p`` on each side)::
-
-    out = floor((n + 2p - d(k-1) - 1) / s) + 1
-
-Keras' ``"valid"`` is ``p = 0``; Keras' ``"same"`` pads just enough that ``out = ceil(n / s)``
-(the extra pixel, when the total is odd, goes after); an explicit integer is what
-``ZeroPadding2D(p)`` followed by a ``"valid"`` convolution does.
-
-Receptive field ``r`` and jump ``j`` (the distance, in input pixels, between neighbouring
-outputs — the effective stride) grow layer by layer::
-
-    r_out = r_in + d(k-1) * j_in        j_out = j_in * s
-
-starting from ``r = j = 1`` at the input. Where branches merge (``Add``, ``Concatenate``) the
-receptive field is the largest of the branches'.
-
-MAC convention (multiply-accumulates, the unit torchvision's "GFLOPS" column uses):
-
-* convolution: ``H_out * W_out * C_out * (k_h * k_w * C_in / groups)`` (depthwise: groups = C_in);
-* dense: ``in * out`` (times any leading axes when applied to a feature map);
-* bias additions, batch norm, activations, pooling, padding, merges and dropout count as 0 —
-  they are cheap element-wise work, and leaving them out makes the figures comparable with the
-  published ones (ResNet-50 at 224×224: 4.09 G).
+It sits above ``layers``/``blocks`` in the layering (it reads models built from them) but
+imports neither, nor Keras: it recognises layers by class name and attributes, so it also reads
+models whose layers it has never seen. Its examples need a built Keras model, so they are
+skipped as doctests.
 
 Example:
-    >>> conv_output_size(224, 7, stride=2, padding=3)
-    112
-    >>> receptive_fields([(3, 1), (3, 1), (2, 2)])
-    [(3, 1), (5, 1), (6, 2)]
-    >>> conv_macs((112, 112), 7, 3, 64)
-    118013952
+    >>> from kerascnn.arithmetic import analyze
+    >>> report = analyze(kerascnn.build("resnet50"))  # doctest: +SKIP
+    >>> report.totals.macs, report[-1].receptive_field  # doctest: +SKIP
+    (4089184256, (427, 427))
 """
 
 from __future__ import annotations
@@ -42,319 +22,22 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from kerascnn.arithmetic.formatting import format_count, format_table
+from kerascnn.arithmetic.formulas import (
+    adaptive_windows,
+    conv_macs,
+    dense_macs,
+    effective_kernel_size,
+    padding_amounts,
+    per_axis,
+)
 from kerascnn.errors import UsageError
 
-__all__ = [
-    "LayerStats",
-    "ModelAnalysis",
-    "Totals",
-    "analyze",
-    "batchnorm_params",
-    "conv_macs",
-    "conv_output_size",
-    "conv_params",
-    "count_macs",
-    "dense_macs",
-    "dense_params",
-    "effective_kernel_size",
-    "format_count",
-    "format_table",
-    "next_receptive_field",
-    "receptive_fields",
-    "same_padding",
-]
+__all__ = ["LayerStats", "ModelAnalysis", "Totals", "analyze", "count_macs"]
 
-# --------------------------------------------------------------------------------------------
-# The formulas, on plain integers (no TensorFlow needed)
-# --------------------------------------------------------------------------------------------
-
-
-def _positive(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
-def _per_axis(value, rank: int, what: str) -> tuple[int, ...]:
-    """``3`` or ``(3, 3)`` -> a tuple of ``rank`` positive ints."""
-    values = (value,) * rank if isinstance(value, int) else tuple(value)
-    if len(values) != rank:
-        raise UsageError(f"{what} {value!r} does not have {rank} entries")
-    return tuple(_positive(v, what) for v in values)
-
-
-def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
-    """Span of a dilated kernel in input pixels: ``d(k-1) + 1``.
-
-    Example:
-        >>> effective_kernel_size(3, dilation=2)
-        5
-    """
-    _positive(kernel_size, "kernel size")
-    _positive(dilation, "dilation")
-    return dilation * (kernel_size - 1) + 1
-
-
-def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
-    """The ``(before, after)`` zero padding Keras/TensorFlow ``"same"`` adds along one axis.
-
-    Just enough that ``ceil(n / stride)`` windows fit; an odd total puts the extra pixel after.
-
-    Example:
-        >>> same_padding(224, 7, stride=2)
-        (2, 3)
-        >>> same_padding(5, 3)
-        (1, 1)
-    """
-    _positive(n, "input size")
-    _positive(stride, "stride")
-    span = effective_kernel_size(kernel_size, dilation)
-    out = -(-n // stride)
-    total = max((out - 1) * stride + span - n, 0)
-    return total // 2, total - total // 2
-
-
-def _padding_amounts(n, kernel_size, stride, padding, dilation) -> tuple[int, int]:
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return 0, 0
-        if mode == "same":
-            return same_padding(n, kernel_size, stride, dilation)
-        if mode == "causal":  # Conv1D: all padding before, output aligned with the input
-            return effective_kernel_size(kernel_size, dilation) - 1, 0
-        raise UsageError(
-            f"unknown padding {padding!r}; use 'valid', 'same', 'causal', an int or (before, after)"
-        )
-    if isinstance(padding, int) and not isinstance(padding, bool):
-        before = after = padding
-    else:
-        try:
-            before, after = padding
-        except (TypeError, ValueError):
-            raise UsageError(f"padding {padding!r} is not an int or (before, after)") from None
-    if not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in (before, after)):
-        raise UsageError(f"padding {padding!r} must be non-negative integers")
-    return before, after
-
-
-def conv_output_size(
-    n: int,
-    kernel_size: int,
-    stride: int = 1,
-    padding: str | int | tuple[int, int] = "valid",
-    dilation: int = 1,
-) -> int:
-    """Length of a convolution's (or pooling window's) output along one axis.
-
-    ``padding`` is ``"valid"``, ``"same"`` (Keras: ``ceil(n / stride)``), ``"causal"``, an int
-    ``p`` (``p`` zeros on each side) or ``(before, after)``. A window that does not fit raises
-    :class:`~kerascnn.errors.UsageError`.
-
-    Example:
-        >>> conv_output_size(224, 7, stride=2, padding=3)
-        112
-        >>> conv_output_size(32, 5)
-        28
-        >>> conv_output_size(7, 3, stride=2, padding="same")
-        4
-        >>> conv_output_size(10, 3, dilation=2)
-        6
-    """
-    _positive(n, "input size")
-    _positive(stride, "stride")
-    span = effective_kernel_size(kernel_size, dilation)
-    before, after = _padding_amounts(n, kernel_size, stride, padding, dilation)
-    padded = n + before + after
-    if padded < span:
-        raise UsageError(
-            f"a kernel spanning {span} pixels does not fit an input of {n}"
-            + (f" padded to {padded}" if padded != n else "")
-        )
-    return (padded - span) // stride + 1
-
-
-def next_receptive_field(
-    receptive_field: int, jump: int, kernel_size: int, stride: int = 1, dilation: int = 1
-) -> tuple[int, int]:
-    """One layer's step: ``(r + d(k-1) * j, j * s)``.
-
-    Example:
-        >>> next_receptive_field(1, 1, 7, stride=2)
-        (7, 2)
-        >>> next_receptive_field(7, 2, 3, stride=2)
-        (11, 4)
-    """
-    _positive(receptive_field, "receptive field")
-    _positive(jump, "jump")
-    span = effective_kernel_size(kernel_size, dilation)
-    return receptive_field + (span - 1) * jump, jump * _positive(stride, "stride")
-
-
-def receptive_fields(layers: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
-    """Receptive field and jump after each layer of a chain of ``(kernel, stride[, dilation])``.
-
-    Padding does not change either (it only shifts where the windows sit).
-
-    Example:
-        >>> receptive_fields([(3, 1), (3, 1), (2, 2)])  # two 3x3 convs, then 2x2/2 pooling
-        [(3, 1), (5, 1), (6, 2)]
-        >>> receptive_fields([(3, 1, 2)])  # a dilated 3x3 sees 5 pixels
-        [(5, 1)]
-    """
-    receptive_field, jump, out = 1, 1, []
-    for spec in layers:
-        receptive_field, jump = next_receptive_field(receptive_field, jump, *spec)
-        out.append((receptive_field, jump))
-    return out
-
-
-def conv_params(
-    kernel_size: int | Sequence[int],
-    in_channels: int,
-    out_channels: int,
-    *,
-    groups: int = 1,
-    use_bias: bool = True,
-) -> int:
-    """Weights of a convolution: ``prod(k) * C_in / groups * C_out`` (+ ``C_out`` biases).
-
-    An int kernel size means a square 2-D kernel (as in ``Conv2D(filters, 3)``); pass ``(k,)``
-    for 1-D. A depthwise convolution with multiplier ``m`` is ``groups=C_in, out_channels=C_in*m``.
-
-    Example:
-        >>> conv_params(3, 64, 64, use_bias=False)
-        36864
-        >>> conv_params((5, 5), 6, 16)  # LeNet-5 C3, fully connected
-        2416
-    """
-    kernel = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
-    _check_groups(in_channels, out_channels, groups)
-    return math.prod(kernel) * (in_channels // groups) * out_channels + (
-        out_channels if use_bias else 0
-    )
-
-
-def conv_macs(
-    output_size: int | Sequence[int],
-    kernel_size: int | Sequence[int],
-    in_channels: int,
-    out_channels: int,
-    *,
-    groups: int = 1,
-) -> int:
-    """Multiply-accumulates of a convolution: ``prod(out) * C_out * prod(k) * C_in / groups``.
-
-    ``output_size`` and ``kernel_size`` are an int (square/1-D) or one entry per spatial axis.
-
-    Example:
-        >>> conv_macs((28, 28), 5, 1, 6)  # LeNet-5 C1
-        117600
-    """
-    _check_groups(in_channels, out_channels, groups)
-    spatial = tuple(output_size) if not isinstance(output_size, int) else None
-    kernel = tuple(kernel_size) if not isinstance(kernel_size, int) else None
-    if spatial is None:
-        rank = len(kernel) if kernel is not None else 2
-        spatial = (output_size,) * rank
-    if kernel is None:
-        kernel = (kernel_size,) * len(spatial)
-    return math.prod(spatial) * out_channels * math.prod(kernel) * (in_channels // groups)
-
-
-def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
-    _positive(in_channels, "input channels")
-    _positive(out_channels, "output channels")
-    _positive(groups, "groups")
-    if in_channels % groups or out_channels % groups:
-        raise UsageError(
-            f"groups={groups} must divide both input ({in_channels}) and output "
-            f"({out_channels}) channels"
-        )
-
-
-def dense_params(in_features: int, out_features: int, *, use_bias: bool = True) -> int:
-    """Weights of a fully connected layer: ``in * out`` (+ ``out`` biases).
-
-    Example:
-        >>> dense_params(120, 84)
-        10164
-    """
-    return _positive(in_features, "input features") * _positive(
-        out_features, "output features"
-    ) + (out_features if use_bias else 0)
-
-
-def dense_macs(in_features: int, out_features: int) -> int:
-    """Multiply-accumulates of a fully connected layer: ``in * out``.
-
-    Example:
-        >>> dense_macs(2048, 1000)
-        2048000
-    """
-    return _positive(in_features, "input features") * _positive(out_features, "output features")
-
-
-def batchnorm_params(channels: int, *, center: bool = True, scale: bool = True) -> tuple[int, int]:
-    """``(trainable, non_trainable)`` weights of batch norm: gamma/beta, then moving mean/var.
-
-    Example:
-        >>> batchnorm_params(64)
-        (128, 128)
-    """
-    _positive(channels, "channels")
-    return channels * (int(center) + int(scale)), 2 * channels
-
-
-_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
-
-
-def format_count(value: int | float | None, digits: int = 2) -> str:
-    """Human units: ``4089184256 -> "4.09 G"``; below a thousand the plain number.
-
-    Example:
-        >>> format_count(4_089_184_256)
-        '4.09 G'
-        >>> format_count(416_520)
-        '416.52 K'
-        >>> format_count(840)
-        '840'
-    """
-    if value is None:
-        return "-"
-    for size, unit in _UNITS:
-        if abs(value) >= size:
-            return f"{value / size:.{digits}f} {unit}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def format_table(headers: Sequence[str], rows: Iterable[Sequence], right: Iterable[int] = ()) -> str:
-    """A plain-text table, columns padded to their widest cell; ``right`` = right-aligned columns.
-
-    Example:
-        >>> print(format_table(["name", "params"], [["lenet5", "61,706"]], right=[1]))
-        name    params
-        ------  ------
-        lenet5  61,706
-    """
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    right = set(right)
-
-    def line(row):
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
-
-
-# --------------------------------------------------------------------------------------------
-# Walking a built Keras model
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -580,7 +263,7 @@ def _windowed(state: _Field, kernel, strides, dilation, pads) -> _Field:
     for r, j, s0, k, s, d, (before, _after) in zip(
         state.rf, state.jump, state.start, kernel, strides, dilation, pads
     ):
-        span = d * (k - 1) + 1
+        span = effective_kernel_size(k, d)
         rf.append(r + (span - 1) * j)
         start.append(s0 + ((span - 1) / 2 - before) * j)
         jump.append(j * s)
@@ -605,7 +288,7 @@ def _adaptive(state: _Field, in_spatial, out_spatial) -> _Field:
     """
     rf, jump, start = [], [], []
     for r, j, s0, n, m in zip(state.rf, state.jump, state.start, in_spatial, out_spatial):
-        windows = [((i * n) // m, -(-(i + 1) * n // m)) for i in range(m)]
+        windows = adaptive_windows(n, m)
         centres = [(a + b - 1) / 2 for a, b in windows]
         step = (centres[-1] - centres[0]) / (m - 1) if m > 1 else n
         rf.append(r + (max(b - a for a, b in windows) - 1) * j)
@@ -616,9 +299,9 @@ def _adaptive(state: _Field, in_spatial, out_spatial) -> _Field:
 
 def _window_params(layer, rank: int):
     kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
-    kernel = _per_axis(kernel, rank, "kernel size")
-    strides = _per_axis(getattr(layer, "strides", None) or kernel, rank, "stride")
-    dilation = _per_axis(getattr(layer, "dilation_rate", 1) or 1, rank, "dilation")
+    kernel = per_axis(kernel, rank, "kernel size")
+    strides = per_axis(getattr(layer, "strides", None) or kernel, rank, "stride")
+    dilation = per_axis(getattr(layer, "dilation_rate", 1) or 1, rank, "dilation")
     return kernel, strides, dilation
 
 
@@ -648,7 +331,7 @@ def _propagate(layer, kind: str, in_states, in_shapes, out_shape) -> _Field:
         kernel, strides, dilation = _window_params(layer, rank)
         mode = getattr(layer, "padding", "valid")
         pads = tuple(
-            _padding_amounts(n, k, s, mode, d) if n is not None else (0, 0)
+            padding_amounts(n, k, mode, s, d) if n is not None else (0, 0)
             for n, k, s, d in zip(in_spatial, kernel, strides, dilation)
         )
         new = _windowed(state, kernel, strides, dilation, pads)
@@ -656,7 +339,7 @@ def _propagate(layer, kind: str, in_states, in_shapes, out_shape) -> _Field:
         # An upsampling layer interleaves: outputs are 1/s apart, and a kernel adds (k-1) of them.
         rank = len(in_spatial)
         if kind in _UPSAMPLE:
-            strides = _per_axis(getattr(layer, "size", 2), rank, "size")
+            strides = per_axis(getattr(layer, "size", 2), rank, "size")
             kernel = (1,) * rank
         else:
             kernel, strides, _ = _window_params(layer, rank)
@@ -672,7 +355,7 @@ def _propagate(layer, kind: str, in_states, in_shapes, out_shape) -> _Field:
     ):
         # A strided subsample without a window (kerascnn's ZeroPadShortcut: x[:, ::s, ::s]).
         rank = len(in_spatial)
-        strides = _per_axis(layer.strides, rank, "stride")
+        strides = per_axis(layer.strides, rank, "stride")
         new = _windowed(state, (1,) * rank, strides, (1,) * rank, ((0, 0),) * rank)
     else:
         pairs = None
@@ -719,7 +402,7 @@ def _layer_macs(layer, kind: str, in_shapes, out_shape, *, inner_macs=None) -> i
     if kind in _CONV or kind in _CONV_TRANSPOSE:
         in_shape = in_shapes[0]
         c_in = _channels(in_shape, data_format)
-        kernel = _per_axis(layer.kernel_size, len(_spatial(in_shape, data_format)), "kernel size")
+        kernel = per_axis(layer.kernel_size, len(_spatial(in_shape, data_format)), "kernel size")
         if kind in _CONV_TRANSPOSE:  # every input pixel scatters a full kernel
             positions = math.prod(_spatial(in_shape, data_format))
             groups = getattr(layer, "groups", 1) or 1
@@ -904,6 +587,3 @@ def count_macs(model) -> int:
         4089184256
     """
     return analyze(model).totals.macs
-
-
-from kerascnn.convmatrix import conv_matrix  # noqa: E402, F401  (re-export: convolution as a matrix)

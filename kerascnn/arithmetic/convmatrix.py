@@ -14,7 +14,7 @@ Bias is not part of ``C`` (it is the affine ``+ b``).
 
 Example:
     >>> import numpy as np
-    >>> from kerascnn.convmatrix import conv_matrix
+    >>> from kerascnn.arithmetic import conv_matrix
     >>> C = conv_matrix(np.array([1.0, 2.0, 3.0]), (5,), padding="valid")
     >>> C
     array([[1., 2., 3., 0., 0.],
@@ -31,69 +31,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kerascnn.arithmetic.formulas import (
+    PADDINGS,
+    conv_output_size,
+    padding_amounts,
+    per_axis,
+    source_index,
+)
 from kerascnn.errors import UsageError
 
-PADDINGS = ("valid", "same", "circular", "reflect")
-
-__all__ = ["PADDINGS", "conv_matrix", "padding_amounts", "source_index"]
-
-
-def padding_amounts(
-    size: int, kernel_size: int, padding: str | int, stride: int = 1, dilation: int = 1
-) -> tuple[int, int]:
-    """Return ``(before, after)`` padding for one spatial axis.
-
-    ``same``, ``circular`` and ``reflect`` pad by TensorFlow's ``same`` rule (output size
-    ``ceil(n / s)``, the odd extra pixel goes *after*); ``valid`` pads nothing; an int pads that
-    many zeros on both sides.
-
-    Example:
-        >>> padding_amounts(7, 3, "same")
-        (1, 1)
-        >>> padding_amounts(6, 3, "same", stride=2)   # out 3: needs 1 extra, all after
-        (0, 1)
-    """
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-        if padding < 0:
-            raise UsageError(f"padding must be >= 0, got {padding}")
-        return int(padding), int(padding)
-    if padding == "valid":
-        return 0, 0
-    if padding in ("same", "circular", "reflect"):
-        effective = (kernel_size - 1) * dilation + 1
-        out = math.ceil(size / stride)
-        total = max((out - 1) * stride + effective - size, 0)
-        return total // 2, total - total // 2
-    raise UsageError(f"unknown padding {padding!r}; choose from: {', '.join(PADDINGS)} or an int")
-
-
-def source_index(padded_index: np.ndarray, size: int, before: int, mode: str) -> np.ndarray:
-    """Map indices into the padded axis to indices into the original axis (-1 = a zero pad).
-
-    Example:
-        >>> source_index(np.arange(7), 5, 1, "circular").tolist()
-        [4, 0, 1, 2, 3, 4, 0]
-        >>> source_index(np.arange(7), 5, 1, "reflect").tolist()
-        [1, 0, 1, 2, 3, 4, 3]
-        >>> source_index(np.arange(7), 5, 1, "same").tolist()
-        [-1, 0, 1, 2, 3, 4, -1]
-    """
-    index = np.asarray(padded_index) - before
-    if mode == "circular":
-        return np.mod(index, size)
-    if mode == "reflect":
-        # numpy's "reflect" (no edge repeat), as tf.pad(mode="REFLECT") and np.pad do.
-        period = 2 * (size - 1) if size > 1 else 1
-        index = np.mod(index, period)
-        return np.where(index >= size, period - index, index)
-    return np.where((index >= 0) & (index < size), index, -1)
-
-
-def _as_tuple(value, rank: int, what: str) -> tuple[int, ...]:
-    values = (value,) * rank if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(values) != rank or any(int(v) < 1 for v in values):
-        raise UsageError(f"{what} must be a positive int or {rank} positive ints, got {value!r}")
-    return tuple(int(v) for v in values)
+__all__ = ["conv_matrix"]
 
 
 def conv_matrix(
@@ -146,9 +93,11 @@ def conv_matrix(
             f"input_shape {tuple(input_shape)} does not fit a {rank}-D kernel with {in_channels} input channels"
         )
     spatial = shape[:rank]
-    strides = _as_tuple(stride, rank, "stride")
-    dilations = _as_tuple(dilation, rank, "dilation")
+    strides = per_axis(stride, rank, "stride")
+    dilations = per_axis(dilation, rank, "dilation")
     mode = padding if isinstance(padding, str) else "zeros"
+    if isinstance(padding, str) and padding not in PADDINGS:
+        raise UsageError(f"unknown padding {padding!r}; choose from: {', '.join(PADDINGS)} or an int")
     if mode == "reflect" and min(spatial) < 2:
         raise UsageError("reflect padding needs every spatial size >= 2")
 
@@ -159,11 +108,7 @@ def conv_matrix(
         before, after = padding_amounts(n, k, padding, s, d)
         if mode == "reflect" and max(before, after) > n - 1:
             raise UsageError(f"reflect padding of {max(before, after)} needs an input larger than {n}")
-        out = (n + before + after - (k - 1) * d - 1) // s + 1
-        if out < 1:
-            raise UsageError(
-                f"kernel {k} (dilation {d}) does not fit input size {n} with padding {padding!r}"
-            )
+        out = conv_output_size(n, k, s, (before, after), d)
         padded = np.arange(out)[:, None] * s + np.arange(k)[None, :] * d  # [out, k]
         out_sizes.append(out)
         sources.append(source_index(padded, n, before, mode))
