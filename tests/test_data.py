@@ -504,19 +504,19 @@ def test_tfds_unknown_name_suggests_without_network(tmp_path):
 
 
 def test_tfds_default_split_plan():
-    from kerascnn._tfds_source import _default_splits
+    from kerascnn.data.sources.tfds import default_splits
 
-    assert _default_splits({"train": 1, "test": 1}, 0.1, 0.1) == {
+    assert default_splits({"train": 1, "test": 1}, 0.1, 0.1) == {
         "train": "train[:90%]",
         "val": "train[90%:100%]",
         "test": "test",
     }
-    assert _default_splits({"train": 1, "validation": 1, "test": 1}, 0.1, 0.1) == {
+    assert default_splits({"train": 1, "validation": 1, "test": 1}, 0.1, 0.1) == {
         "train": "train",
         "val": "validation",
         "test": "test",
     }
-    assert _default_splits({"train": 1}, 0.1, 0.2) == {
+    assert default_splits({"train": 1}, 0.1, 0.2) == {
         "train": "train[:70%]",
         "val": "train[70%:80%]",
         "test": "train[-20%:]",
@@ -616,7 +616,7 @@ def test_inspect_digits_report(tmp_path):
     assert report.counts["all"]["0"] == 178
     assert report.sizes == {"8x8": 1797} and report.modes == {"L": 1797}
     with Image.open(report.grid) as grid:
-        from kerascnn._inspect import grid_pixel_size
+        from kerascnn.data.inspect import grid_pixel_size
 
         assert grid.size == grid_pixel_size(10, 4)
 
@@ -661,7 +661,7 @@ def test_cli_data_inspect_folder(cli, tmp_path):
     assert "Formats:" in text and "GIF" in text and "BMP" in text
     grid_line = [line for line in text.splitlines() if line.startswith("Sample grid: ")][0]
     grid_path = grid_line.removeprefix("Sample grid: ")
-    from kerascnn._inspect import grid_pixel_size
+    from kerascnn.data.inspect import grid_pixel_size
 
     with Image.open(grid_path) as grid:
         assert grid.format == "PNG" and grid.size == grid_pixel_size(3, 5)

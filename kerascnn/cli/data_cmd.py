@@ -57,8 +57,8 @@ def inspect(spec, out, as_json, samples, seed, data_dir, download, split, max_ex
     SPEC is 'digits', 'tfds:NAME' or a folder laid out root/<class>/<image> (optionally
     root/{train,val,test}/<class>/<image>). Also writes a PNG grid of sample images per class.
     """
-    # kerascnn._inspect loads TensorFlow only for specs that need it (not for folders).
-    from kerascnn._inspect import format_report, inspect_data
+    # Imported here so `--help` stays instant; inspecting loads TensorFlow only for tfds: specs.
+    from kerascnn.data.inspect import format_report, inspect_data
 
     report = inspect_data(
         spec,

@@ -1,9 +1,11 @@
-"""``tfds:NAME`` specs: TensorFlow Datasets splits as the data module's source.
+"""``tfds:NAME`` specs: TensorFlow Datasets splits as a source.
 
 Nothing is downloaded unless asked (``download=True`` / ``--download``): offline, a dataset that
 was not prepared fails at once with one line saying how to prepare it. Splits the dataset lacks
 are carved from ``train`` with TFDS split slicing (contiguous, not stratified: TFDS stores
-examples already shuffled).
+examples already shuffled). TensorFlow and TFDS load only when a dataset is.
+
+Examples that read a dataset need it prepared in ``data_dir``, so they do not run as doctests.
 
 Example:
     >>> from kerascnn.data import load_data
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 
+from kerascnn.data.sources.base import Source, TFDSSplit
 from kerascnn.errors import KerasCNNError, UsageError, unknown_name
 
 VAL_NAMES = ("validation", "val", "valid")
@@ -56,8 +59,13 @@ def _percent(fraction: float) -> str:
     return f"{round(fraction * 100, 4):g}%"
 
 
-def _default_splits(info_splits, val_split: float, test_split: float) -> dict:
-    """Split strings for train/val/test from the dataset's own splits and the fractions."""
+def default_splits(info_splits, val_split: float, test_split: float) -> dict:
+    """Split strings for train/val/test from the dataset's own splits and the fractions.
+
+    Example:
+        >>> default_splits({"train": 1, "test": 1}, 0.1, 0.1)
+        {'train': 'train[:90%]', 'val': 'train[90%:100%]', 'test': 'test'}
+    """
     known = set(info_splits or ())
     plan = {}
     val_name = next((v for v in VAL_NAMES if v in known), None)
@@ -86,10 +94,10 @@ def _default_splits(info_splits, val_split: float, test_split: float) -> dict:
 
 def _plan(split, info_splits, val_split, test_split) -> dict:
     if split is None:
-        return _default_splits(info_splits, val_split, test_split)
+        return default_splits(info_splits, val_split, test_split)
     if isinstance(split, str):
         # Only the training split given: val / test still come from the dataset's own splits.
-        plan = {k: v for k, v in _default_splits(info_splits, 0.0, 0.0).items() if k != "train"}
+        plan = {k: v for k, v in default_splits(info_splits, 0.0, 0.0).items() if k != "train"}
         plan["train"] = split
         return plan
     if isinstance(split, dict):
@@ -102,14 +110,19 @@ def _plan(split, info_splits, val_split, test_split) -> dict:
     raise UsageError(f"split must be a string like 'train[:90%]' or a dict, not {split!r}")
 
 
-def load(
+def tfds_source(
     name: str, *, data_dir=None, download=False, split=None, val_split=0.1, test_split=0.1, seed=0
-):
-    """Resolve ``tfds:NAME`` into the data module's source (un-batched image/label datasets)."""
+) -> Source:
+    """Resolve ``tfds:NAME`` (``name`` without the prefix) into a source of un-batched
+    ``(image, label)`` datasets, one per split of the plan.
+
+    Example:
+        >>> source = tfds_source("mnist", data_dir="~/tensorflow_datasets")  # doctest: +SKIP
+        >>> source.spec, {k: len(v) for k, v in source.splits.items()}  # doctest: +SKIP
+        ('tfds:mnist', {'train': 48000, 'val': 6000, 'test': 10000})
+    """
     import tensorflow as tf
     import tensorflow_datasets as tfds
-
-    from kerascnn import data
 
     if not name:
         raise UsageError("tfds: needs a dataset name, e.g. tfds:mnist")
@@ -178,9 +191,9 @@ def load(
             except Exception:
                 size = sum(1 for _ in ds)
         ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)))
-        splits[part] = data._TFDSSplit(dataset=ds, size=size, channels=image_shape[-1] or 3)
+        splits[part] = TFDSSplit(dataset=ds, size=size, channels=image_shape[-1] or 3)
     hw = image_shape[:2]
-    return data._Source(
+    return Source(
         splits=splits,
         class_names=names,
         spec=f"tfds:{name}",

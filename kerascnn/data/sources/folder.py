@@ -5,12 +5,24 @@ A folder is laid out ``root/<class>/<image>`` or, with explicit splits,
 names are the class folder names, sorted. Every file is opened once with Pillow before any
 training starts - cheap checks (``verify()``, end-of-file markers) rather than full decodes -
 so a corrupt image fails at once with its path, or is skipped and counted with ``skip_bad``.
+The files taken are those TensorFlow decodes in a graph, ``contract.GRAPH_IMAGE_SUFFIXES``.
 
 Example:
-    >>> from kerascnn._imagefiles import scan_folder
-    >>> scan = scan_folder("photos/")  # doctest: +SKIP
-    >>> scan.class_names, len(scan.files["train"]), scan.bad  # doctest: +SKIP
-    (['cat', 'dog'], 200, [])
+    >>> import shutil, tempfile
+    >>> from PIL import Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ("cat", "dog"):
+    ...     (root / name).mkdir()
+    ...     Image.new("RGB", (4, 3)).save(root / name / "1.png")
+    >>> scan = scan_folder(root)
+    >>> scan.class_names, len(scan.files["train"]), scan.bad
+    (['cat', 'dog'], 2, [])
+    >>> source = folder_source(root)
+    >>> source.splits["train"].y.tolist(), source.image_hw, source.natural_channels
+    ([0, 1], (3, 4), 3)
+    >>> shutil.rmtree(root)
+
+The examples below name folders that are not there, so they do not run as doctests.
 """
 
 from __future__ import annotations
@@ -23,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.contract import GRAPH_IMAGE_SUFFIXES
+from kerascnn.data.sources.base import FileSplit, Source
 from kerascnn.errors import UsageError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 # Pillow format names the pipeline's TensorFlow decoder reads.
 DECODABLE_FORMATS = {"PNG", "JPEG", "BMP", "GIF"}
 SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -57,6 +70,7 @@ class FolderScan:
     ignored: list[Path] = field(default_factory=list)  # non-image files
 
     def all_files(self) -> list[ImageFile]:
+        """Every readable file, split after split."""
         return [f for split in self.files.values() for f in split]
 
 
@@ -68,8 +82,15 @@ def check_image(data: bytes) -> tuple[tuple[int, int], str, str]:
     fully decoded.
 
     Example:
-        >>> check_image(open("cat.png", "rb").read())  # doctest: +SKIP
+        >>> from PIL import Image
+        >>> png = io.BytesIO()
+        >>> Image.new("RGB", (64, 48)).save(png, "PNG")
+        >>> check_image(png.getvalue())
         ((64, 48), 'RGB', 'PNG')
+        >>> check_image(b"GIF89a")
+        Traceback (most recent call last):
+        ...
+        ValueError: not a readable image
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -145,13 +166,13 @@ def scan_folder(root, *, workers: int = 8) -> FolderScan:
                     part.startswith(".") for part in path.relative_to(class_dir).parts
                 ):
                     continue
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
+                if path.suffix.lower() not in GRAPH_IMAGE_SUFFIXES:
                     ignored.append(path)
                     continue
                 classes.add(class_dir.name)
                 items.append(ImageFile(path=path, class_name=class_dir.name, split=split))
     if not items:
-        loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        loose = [p for p in root.iterdir() if p.suffix.lower() in GRAPH_IMAGE_SUFFIXES]
         hint = (
             " (images must sit in one folder per class: root/<class>/<image>)"
             if loose
@@ -174,17 +195,26 @@ def scan_folder(root, *, workers: int = 8) -> FolderScan:
 
 
 def bad_file_error(item: ImageFile) -> UsageError:
-    """The one-line error for an unreadable image."""
+    """The one-line error for an unreadable image.
+
+    Example:
+        >>> print(bad_file_error(ImageFile(Path("a/b.png"), "a", "train", error="not a readable image")))
+        cannot read image 'a/b.png': not a readable image (fix or remove it, or pass --skip-bad / skip_bad=True to skip unreadable images)
+    """
     return UsageError(
         f"cannot read image {str(item.path)!r}: {item.error} "
         "(fix or remove it, or pass --skip-bad / skip_bad=True to skip unreadable images)"
     )
 
 
-def folder_source(root, *, skip_bad: bool = False):
-    """Scan ``root`` and return the data module's source for it (file lists per split)."""
-    from kerascnn import data
+def folder_source(root, *, skip_bad: bool = False) -> Source:
+    """Scan ``root`` and return it as a source: file lists and labels per split.
 
+    Example:
+        >>> source = folder_source("photos/", skip_bad=True)  # doctest: +SKIP
+        >>> source.class_names, source.skipped  # doctest: +SKIP
+        (['cat', 'dog'], ['photos/cat/broken.jpg'])
+    """
     scan = scan_folder(root)
     if scan.bad and not skip_bad:
         raise bad_file_error(scan.bad[0])
@@ -193,7 +223,7 @@ def folder_source(root, *, skip_bad: bool = False):
     for split, files in scan.files.items():
         if not files and split != "train":
             continue
-        splits[split] = data._FileSplit(
+        splits[split] = FileSplit(
             paths=np.array([str(f.path) for f in files], dtype=object),
             y=np.array([index[f.class_name] for f in files], dtype=np.int32),
         )
@@ -202,7 +232,7 @@ def folder_source(root, *, skip_bad: bool = False):
     good = scan.all_files()
     sizes = {f.size for f in good}
     gray = all(f.mode in GRAY_MODES for f in good)
-    return data._Source(
+    return Source(
         splits=splits,
         class_names=scan.class_names,
         spec=str(scan.root),
