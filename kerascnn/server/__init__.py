@@ -1,10 +1,21 @@
 """The embedded TF-Serving-compatible server behind ``kerascnn serve``.
 
-Modules: ``config`` (flags and TF Serving's text-proto configs), ``registry`` (models, versions,
-polling, hot swap, warmup), ``jsonparse`` + ``tensors`` (TF Serving's JSON and TensorProto
-rules), ``batching`` (dynamic batcher), ``metrics`` (Prometheus), ``rest`` (aiohttp),
-``grpc_service`` (PredictionService, ModelService) and ``app`` (wiring and signals).
-Importing this package does not import TensorFlow; ``registry`` and what uses it do.
+Laid out like TF Serving's sources, one concern per module, each named after what it mirrors:
+
+* ``config``: flags (``ServerOptions``) and the text-proto configs TF Serving reads (TF-free);
+* ``server_core``: models, versions, polling, reloads, request lookups, model status;
+* ``file_system_storage_path_source``: versions on disk and the aspired-version policy;
+* ``availability_preserving_policy``: when a dropped version may unload;
+* ``servable``: one loaded SavedModel version, its signatures and batchers;
+* ``predict_util``, ``classify_regress``, ``saved_model_warmup``: the request rules run on a
+  servable (Predict; Classify, Regress, MultiInference; warmup replay);
+* ``json_tensor``, ``json_example``, ``tensor_proto``, ``dtypes``: TF Serving's JSON and
+  TensorProto conversions (``jsonparse`` / ``jsonwrite``: RapidJSON's reader and writer);
+* ``batching`` (dynamic batcher), ``metrics`` (Prometheus), ``status`` (error codes);
+* ``rest`` (aiohttp), ``grpc_service`` (PredictionService, ModelService) and ``app`` (wiring and
+  signals).
+
+Importing this package does not import TensorFlow; ``server_core`` and what uses it do.
 
 Known differences from TF Serving (everything else is meant to answer byte-for-byte the same
 JSON values, status codes and error texts):

@@ -1,4 +1,4 @@
-"""Wire the model registry, REST and gRPC together and run until SIGINT/SIGTERM.
+"""Wire the ServerCore, REST and gRPC together and run until SIGINT/SIGTERM.
 
 Start-up mirrors TF Serving: the initial versions of every configured model are loaded before
 the ports open, so the first request a client can make already finds them. On SIGINT/SIGTERM
@@ -22,8 +22,8 @@ from aiohttp import web
 from kerascnn.errors import KerasCNNError
 from kerascnn.server.config import ServerOptions
 from kerascnn.server.grpc_service import create_grpc_server
-from kerascnn.server.registry import ServerCore
 from kerascnn.server.rest import RestApi
+from kerascnn.server.server_core import ServerCore
 from kerascnn.server.status import ServingError
 
 log = logging.getLogger("kerascnn.serve")

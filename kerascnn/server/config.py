@@ -188,9 +188,16 @@ class BatchingOptions:
 
 @dataclass
 class ServerOptions:
-    """Every ``kerascnn serve`` flag, with TF Serving's names and defaults."""
+    """Every ``kerascnn serve`` flag, with TF Serving's names and defaults.
 
-    model_name: str | None = None
+    The CLI takes its flag defaults from these fields, so this is the one place to change one.
+
+    Example:
+        >>> ServerOptions().model_name, ServerOptions().rest_api_port
+        ('default', 8501)
+    """
+
+    model_name: str = "default"
     model_base_path: str | None = None
     model_config_file: str | None = None
     port: int = 8500
@@ -206,7 +213,7 @@ class ServerOptions:
     rest_api_num_threads: int = 0
     grpc_max_threads: int = 0
     # 64 MiB holds a JSON batch of 32 224x224x3 float images (~30 MB) while a handful of
-    # concurrent oversized bodies cannot exhaust memory (the CLI flag has the same default).
+    # concurrent oversized bodies cannot exhaust memory.
     max_request_bytes: int = 64 * 1024 * 1024
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1

@@ -1,5 +1,8 @@
 """TF Serving's gRPC services: PredictionService and ModelService.
 
+Mirrors ``tensorflow_serving/model_servers/prediction_service_impl.cc`` and
+``model_service_impl.cc``, with the adapters between gRPC messages and arrays beside them.
+
 The servicer base classes and messages come from tensorflow-serving-api, so any TF Serving
 client (``PredictionServiceStub``) talks to this server unchanged. Status codes follow TF
 Serving: NOT_FOUND for an unknown model/version, INVALID_ARGUMENT for bad input or a missing
@@ -19,26 +22,57 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
+    predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
 )
 
-from kerascnn.server.registry import (
-    ServerCore,
-    model_spec_for,
-    outputs_to_response,
-    predict_request_to_arrays,
-    run_multi_inference,
-)
+from kerascnn.contract import DEFAULT_SIGNATURE
+from kerascnn.server.classify_regress import run_multi_inference
+from kerascnn.server.servable import model_spec_for
+from kerascnn.server.server_core import ServerCore
 from kerascnn.server.status import CODE_NUMBER, ServingError, invalid
+from kerascnn.server.tensor_proto import array_from_proto, array_to_proto
 
 SIGNATURE_DEF = "signature_def"
+
+
+# -- adapters between gRPC messages and the servable's arrays ----------------------------------
+def predict_request_to_arrays(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
+    """A gRPC PredictRequest's inputs as arrays.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> request = predict_pb2.PredictRequest()
+        >>> request.inputs["x"].CopyFrom(tf.make_tensor_proto([[1.0, 2.0]]))
+        >>> predict_request_to_arrays(request)["x"].tolist()
+        [[1.0, 2.0]]
+    """
+    return {alias: array_from_proto(proto) for alias, proto in request.inputs.items()}
+
+
+def outputs_to_response(servable, signature_name, outputs) -> predict_pb2.PredictResponse:
+    """Arrays -> PredictResponse (typed value fields, as TF Serving's kAsProtoField).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> servable = SimpleNamespace(name="m", version=2)
+        >>> response = outputs_to_response(servable, "", {"y": np.array([0.5], np.float32)})
+        >>> response.model_spec.signature_name, list(response.outputs["y"].float_val)
+        ('serving_default', [0.5])
+    """
+    response = predict_pb2.PredictResponse()
+    response.model_spec.CopyFrom(model_spec_for(servable, signature_name or DEFAULT_SIGNATURE))
+    for alias, arr in outputs.items():
+        response.outputs[alias].CopyFrom(array_to_proto(arr))
+    return response
 
 
 def _spec_args(spec):
@@ -129,9 +163,7 @@ class PredictionServicer(_Base, prediction_service_pb2_grpc.PredictionServiceSer
             with self.core.handle(*_spec_args(request.model_spec)) as servable:
                 result = getattr(servable, servable_method)(signature, request.input)
                 response = response_type(result=result)
-                response.model_spec.CopyFrom(
-                    model_spec_for(servable, signature or "serving_default")
-                )
+                response.model_spec.CopyFrom(model_spec_for(servable, signature or DEFAULT_SIGNATURE))
                 return response
 
         return self._run(context, method, request.model_spec.name, run)

@@ -1,4 +1,4 @@
-"""TF Serving's REST API on aiohttp.
+"""TF Serving's REST API on aiohttp (``model_servers/http_rest_api_handler.cc``).
 
 Paths and dispatch follow ``http_rest_api_util.cc``: everything under ``/v1/`` (any case) is
 handled by the API and answers ``{"error": ...}`` on failure (``Malformed request: POST /v1/foo``
@@ -22,8 +22,10 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 from google.protobuf import json_format
 
-from kerascnn.server import jsonparse, tensors
-from kerascnn.server.registry import ServerCore, model_spec_for
+from kerascnn.contract import DEFAULT_SIGNATURE
+from kerascnn.server import json_example, json_tensor, jsonparse
+from kerascnn.server.servable import model_spec_for
+from kerascnn.server.server_core import ServerCore
 from kerascnn.server.status import ServingError, invalid
 
 PREDICT_RE = re.compile(
@@ -99,7 +101,7 @@ class RestApi:
             status = err.code
             response = web.Response(
                 status=err.http_status,
-                body=tensors.error_to_json(err.message),
+                body=json_tensor.error_to_json(err.message),
                 headers=JSON_HEADERS,
             )
         except web.HTTPRequestEntityTooLarge:
@@ -109,7 +111,7 @@ class RestApi:
             status = "INTERNAL"
             response = web.Response(
                 status=500,
-                body=tensors.error_to_json(f"{type(exc).__name__}: {exc}"),
+                body=json_tensor.error_to_json(f"{type(exc).__name__}: {exc}"),
                 headers=JSON_HEADERS,
             )
         self.metrics.record_request(
@@ -124,7 +126,7 @@ class RestApi:
     def _too_large(self):
         return web.Response(
             status=413,
-            body=tensors.error_to_json(
+            body=json_tensor.error_to_json(
                 f"Request body is larger than the limit of {self.max_request_bytes} bytes "
                 "(--max-request-bytes)"
             ),
@@ -201,9 +203,9 @@ class RestApi:
 
     def _predict(self, name, version, label, body) -> bytes:
         doc = self._parse(body)
-        signature_name = tensors.signature_name_from_json(doc)
+        signature_name = json_tensor.signature_name_from_json(doc)
         with self.core.handle(name, version, label) as servable:
-            key = signature_name or "serving_default"
+            key = signature_name or DEFAULT_SIGNATURE
             sig = servable.signatures.get(key)
             if sig is None:
                 raise invalid(f'Serving signature name: "{key}" not found in signature def')
@@ -212,25 +214,25 @@ class RestApi:
                 raise invalid(
                     f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
                 )
-            arrays, fmt = tensors.predict_request_from_json(doc, dtypes)
+            arrays, fmt = json_tensor.predict_request_from_json(doc, dtypes)
             outputs = servable.predict(signature_name, arrays)
-        return tensors.predict_response_to_json(outputs, fmt)
+        return json_tensor.predict_response_to_json(outputs, fmt)
 
     def _classify(self, name, version, label, body) -> bytes:
         doc = self._parse(body)
-        signature_name = tensors.signature_name_from_json(doc)
-        inp = tensors.examples_from_json(doc, "classify")
+        signature_name = json_tensor.signature_name_from_json(doc)
+        inp = json_example.examples_from_json(doc, "classify")
         with self.core.handle(name, version, label) as servable:
             result = servable.classify(signature_name, inp)
-        return tensors.classification_result_to_json(result)
+        return json_example.classification_result_to_json(result)
 
     def _regress(self, name, version, label, body) -> bytes:
         doc = self._parse(body)
-        signature_name = tensors.signature_name_from_json(doc)
-        inp = tensors.examples_from_json(doc, "classify")  # TF Serving's message says classify
+        signature_name = json_tensor.signature_name_from_json(doc)
+        inp = json_example.examples_from_json(doc, "classify")  # TF Serving's message says classify
         with self.core.handle(name, version, label) as servable:
             result = servable.regress(signature_name, inp)
-        return tensors.regression_result_to_json(result)
+        return json_example.regression_result_to_json(result)
 
     def _status(self, name, version, label, body) -> bytes:
         response = self.core.model_status(name, version, label)

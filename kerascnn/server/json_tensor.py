@@ -1,9 +1,10 @@
-"""JSON (row / columnar) and TensorProto <-> NumPy arrays, with TF Serving's exact rules.
+"""JSON (row / columnar) predict bodies <-> NumPy arrays, with TF Serving's exact rules.
 
-The JSON side follows ``tensorflow_serving/util/json_tensor.cc``: dtypes come from the signature
-(the JSON carries none), ``{"b64": ...}`` fills string tensors, ragged lists are refused with
-TF Serving's messages, floats are written with six significant digits unless that loses
-precision, and string outputs whose name ends in ``_bytes`` come back base64-encoded.
+Mirrors ``tensorflow_serving/util/json_tensor.cc`` (the tensor half; its tf.Example half is
+``json_example``): dtypes come from the signature (the JSON carries none), ``{"b64": ...}``
+fills string tensors, ragged lists are refused with TF Serving's messages, floats are written
+with six significant digits unless that loses precision, and string outputs whose name ends in
+``_bytes`` come back base64-encoded.
 
 Example:
     >>> import numpy as np
@@ -21,10 +22,10 @@ import binascii
 import math
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import types_pb2
 
+from kerascnn.server.dtypes import NUMPY_DTYPE, dtype_name
 from kerascnn.server.jsonparse import (
-    NULL,
     JsonObject,
     as_bytes,
     debug_string,
@@ -36,57 +37,6 @@ from kerascnn.server.jsonparse import (
 from kerascnn.server.jsonwrite import PrettyWriter
 from kerascnn.server.status import ServingError, invalid
 
-# DataTypeString names TF Serving puts in its messages.
-DTYPE_NAME = {
-    types_pb2.DT_FLOAT: "float",
-    types_pb2.DT_DOUBLE: "double",
-    types_pb2.DT_INT32: "int32",
-    types_pb2.DT_UINT8: "uint8",
-    types_pb2.DT_INT16: "int16",
-    types_pb2.DT_INT8: "int8",
-    types_pb2.DT_STRING: "string",
-    types_pb2.DT_COMPLEX64: "complex64",
-    types_pb2.DT_INT64: "int64",
-    types_pb2.DT_BOOL: "bool",
-    types_pb2.DT_BFLOAT16: "bfloat16",
-    types_pb2.DT_UINT16: "uint16",
-    types_pb2.DT_COMPLEX128: "complex128",
-    types_pb2.DT_HALF: "half",
-    types_pb2.DT_UINT32: "uint32",
-    types_pb2.DT_UINT64: "uint64",
-}
-NUMPY_DTYPE = {
-    types_pb2.DT_FLOAT: np.float32,
-    types_pb2.DT_DOUBLE: np.float64,
-    types_pb2.DT_INT32: np.int32,
-    types_pb2.DT_UINT8: np.uint8,
-    types_pb2.DT_INT16: np.int16,
-    types_pb2.DT_INT8: np.int8,
-    types_pb2.DT_STRING: object,
-    types_pb2.DT_INT64: np.int64,
-    types_pb2.DT_BOOL: np.bool_,
-    types_pb2.DT_UINT16: np.uint16,
-    types_pb2.DT_HALF: np.float16,
-    types_pb2.DT_UINT32: np.uint32,
-    types_pb2.DT_UINT64: np.uint64,
-}
-# numpy dtype -> DataType, and the TensorProto field that carries its values
-# (Tensor::AsProtoField: small ints travel in int_val, halves as their bit patterns).
-_DTYPE_OF_NUMPY = {np.dtype(t): dt for dt, t in NUMPY_DTYPE.items() if t is not object}
-_VALUE_FIELD = {
-    types_pb2.DT_FLOAT: "float_val",
-    types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_HALF: "half_val",
-    types_pb2.DT_INT32: "int_val",
-    types_pb2.DT_INT16: "int_val",
-    types_pb2.DT_INT8: "int_val",
-    types_pb2.DT_UINT8: "int_val",
-    types_pb2.DT_UINT16: "int_val",
-    types_pb2.DT_INT64: "int64_val",
-    types_pb2.DT_UINT32: "uint32_val",
-    types_pb2.DT_UINT64: "uint64_val",
-    types_pb2.DT_BOOL: "bool_val",
-}
 MAX_RANK = 254  # TensorShape::MaxDimensions()
 _INT32 = (-(2**31), 2**31 - 1)
 _RANGES = {
@@ -99,21 +49,6 @@ _RANGES = {
     types_pb2.DT_UINT64: (0, 2**64 - 1),
 }
 _FLOATS = (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE)
-
-
-def dtype_name(dtype: int) -> str:
-    """TensorFlow's DataTypeString for an enum value.
-
-    Example:
-        >>> dtype_name(1)
-        'float'
-    """
-    if dtype in DTYPE_NAME:
-        return DTYPE_NAME[dtype]
-    try:
-        return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
-    except ValueError:
-        return f"unknown dtype {dtype}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,7 +349,6 @@ def signature_name_from_json(doc) -> str:
         )
     return as_bytes(value).decode("utf-8", "replace")
 
-
 # ---------------------------------------------------------------------------------------------
 # arrays -> JSON
 
@@ -423,7 +357,7 @@ class _B64(bytes):
     """A string value to be written as ``{"b64": ...}``."""
 
 
-def _format_values(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
+def format_values(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
     """Every element of ``arr`` formatted as TF Serving writes it (floats: WriteDecimal)."""
     flat = arr.reshape(-1)
     kind = arr.dtype.kind
@@ -499,7 +433,7 @@ def predict_response_to_json(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
     if not outputs:
         raise invalid("Cannot convert empty tensor map to JSON")
     names = sorted(outputs)
-    values = {n: _format_values(outputs[n], is_bytes_output(n, outputs[n])) for n in names}
+    values = {n: format_values(outputs[n], is_bytes_output(n, outputs[n])) for n in names}
     multi = len(names) > 1
     w = PrettyWriter()
     w.start_object()
@@ -562,205 +496,3 @@ def error_to_json(message: str) -> bytes:
     w.end_object()
     return w.getvalue()
 
-
-# ---------------------------------------------------------------------------------------------
-# classify / regress bodies (tf.Example) and their results
-
-
-def examples_from_json(doc, method: str):
-    """``examples`` (+ optional ``context``) -> tensorflow_serving.apis.Input proto."""
-    from tensorflow_serving.apis import input_pb2
-
-    inp = input_pb2.Input()
-    context = doc.get("context")
-    has_context = context is not None
-    if has_context:
-        _example_from_json(context, inp.example_list_with_context.context)
-    examples = doc.get("examples")
-    if examples is None:
-        raise invalid(
-            f"JSON Value: {debug_string(doc)} When method is {method}, key 'examples' is "
-            "expected and was not found"
-        )
-    if not isinstance(examples, list):
-        raise invalid(
-            f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an list/array"
-        )
-    if not examples:
-        raise invalid(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
-    for value in examples:
-        target = (
-            inp.example_list_with_context.examples.add()
-            if has_context
-            else inp.example_list.examples.add()
-        )
-        _example_from_json(value, target)
-    return inp
-
-
-def _example_from_json(value, example):
-    if not isinstance(value, JsonObject):
-        raise invalid(f"Example must be JSON object but got JSON {type_name(value)}")
-    for key, content in value.members:
-        name = key.decode("utf-8", "replace")
-        feature = example.features.feature[name]
-        feature.Clear()
-        for item in content if isinstance(content, list) else [content]:
-            _add_feature_value(item, name, feature)
-
-
-def _kind_ok(feature, kind):
-    current = feature.WhichOneof("kind")
-    return current is None or current == kind
-
-
-def _kind_error(name, feature):
-    kind = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64"}.get(
-        feature.WhichOneof("kind"), "UNKNOWN"
-    )
-    return invalid(f"Unexpected element type in feature: {name} expecting type: {kind}")
-
-
-def _add_feature_value(val, name, feature):
-    if (
-        val is NULL
-        or isinstance(val, list)
-        or (isinstance(val, JsonObject) and not is_b64_object(val))
-    ):
-        raise invalid(f"Feature: {name} has element with unexpected JSON type: {type_name(val)}")
-    if val is True or val is False:
-        if not _kind_ok(feature, "int64_list"):
-            raise _kind_error(name, feature)
-        feature.int64_list.value.append(1 if val else 0)
-    elif isinstance(val, JsonObject):
-        if not _kind_ok(feature, "bytes_list"):
-            raise _kind_error(name, feature)
-        feature.bytes_list.value.append(decode_b64_object(val))
-    elif is_string(val):
-        if not _kind_ok(feature, "bytes_list"):
-            raise _kind_error(name, feature)
-        feature.bytes_list.value.append(as_bytes(val))
-    elif isinstance(val, float):
-        if not _kind_ok(feature, "float_list"):
-            raise _kind_error(name, feature)
-        feature.float_list.value.append(val)
-    else:
-        if not _kind_ok(feature, "int64_list"):
-            raise _kind_error(name, feature)
-        if val > 2**63 - 1:
-            raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
-        feature.int64_list.value.append(val)
-
-
-def classification_result_to_json(result) -> bytes:
-    """``{"results": [[[label, score], ...], ...]}`` (MakeJsonFromClassificationResult)."""
-    if not result.classifications:
-        raise invalid("Cannot convert empty ClassificationResults to JSON")
-    w = PrettyWriter()
-    w.start_object()
-    w.key("results")
-    w.start_array()
-    for classifications in result.classifications:
-        w.single_line_arrays = True
-        w.start_array()
-        for c in classifications.classes:
-            w.start_array()
-            w.string(c.label.encode())
-            w.raw(_format_values(np.array([c.score], np.float32), False)[0])
-            w.end_array()
-        w.end_array()
-        w.single_line_arrays = False
-    w.end_array()
-    w.end_object()
-    return w.getvalue()
-
-
-def regression_result_to_json(result) -> bytes:
-    """``{"results": [v, ...]}`` (MakeJsonFromRegressionResult)."""
-    if not result.regressions:
-        raise invalid("Cannot convert empty RegressionResults to JSON")
-    values = _format_values(np.array([r.value for r in result.regressions], np.float32), False)
-    w = PrettyWriter()
-    w.start_object()
-    w.key("results")
-    w.single_line_arrays = True
-    w.raw_array(values)
-    w.end_object()
-    return w.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
-# TensorProto <-> arrays
-
-
-# A TensorProto with fewer values than its shape holds repeats the last one, so a few bytes
-# can ask for gigabytes ([2**31] and one float). Dense data never expands beyond its own
-# size; allow that (times the 8-byte pointer of a string) plus a fixed margin, no more.
-MAX_BROADCAST_BYTES = 64 * 1024 * 1024
-
-
-def _check_expansion(proto: tensor_pb2.TensorProto) -> None:
-    elements = 1  # tf.make_ndarray reads the dims even when unknown_rank is set
-    for dim in proto.tensor_shape.dim:
-        if dim.size < 0:
-            return  # tf.make_ndarray rejects it
-        elements *= dim.size
-    itemsize = np.dtype(NUMPY_DTYPE[proto.dtype]).itemsize
-    limit = MAX_BROADCAST_BYTES + 8 * proto.ByteSize()
-    if elements * itemsize > limit:
-        shape = [d.size for d in proto.tensor_shape.dim]
-        raise invalid(
-            f"tensor parsing error: shape {shape} of {dtype_name(proto.dtype)} needs "
-            f"{elements * itemsize} bytes, more than the {limit} this request may expand to"
-        )
-
-
-def array_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """A request TensorProto -> array (``tf.make_ndarray``), INVALID_ARGUMENT when malformed.
-
-    Example:
-        >>> import tensorflow as tf
-        >>> array_from_proto(tf.make_tensor_proto([1.0, 2.0])).tolist()
-        [1.0, 2.0]
-    """
-    import tensorflow as tf
-
-    if proto.dtype not in NUMPY_DTYPE:
-        raise invalid(f"Unsupported tensor dtype: {dtype_name(proto.dtype)}")
-    _check_expansion(proto)
-    try:
-        return tf.make_ndarray(proto)
-    except Exception as exc:  # malformed protos raise ValueError/TypeError/IndexError
-        raise invalid(f"Unable to parse tensor proto: {exc}") from None
-
-
-def array_to_proto(arr: np.ndarray, dtype: int | None = None) -> tensor_pb2.TensorProto:
-    """An output array -> TensorProto with typed value fields (Tensor::AsProtoField).
-
-    Example:
-        >>> import numpy as np
-        >>> list(array_to_proto(np.array([1.5], np.float32)).float_val)
-        [1.5]
-    """
-    arr = np.asarray(arr)
-    proto = tensor_pb2.TensorProto()
-    proto.tensor_shape.CopyFrom(
-        tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in arr.shape]
-        )
-    )
-    flat = arr.reshape(-1)
-    if arr.dtype.kind in "OSU":
-        proto.dtype = types_pb2.DT_STRING
-        proto.string_val.extend(v.encode() if isinstance(v, str) else bytes(v) for v in flat)
-    elif arr.dtype in _DTYPE_OF_NUMPY:
-        proto.dtype = _DTYPE_OF_NUMPY[arr.dtype]
-        values = flat.view(np.uint16) if proto.dtype == types_pb2.DT_HALF else flat
-        getattr(proto, _VALUE_FIELD[proto.dtype]).extend(values.tolist())
-    else:
-        import tensorflow as tf
-
-        return tf.make_tensor_proto(arr)
-    if dtype is not None and dtype != proto.dtype:
-        proto.dtype = dtype
-    return proto
