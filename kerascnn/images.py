@@ -19,9 +19,9 @@ import io
 import os
 from pathlib import Path
 
+from kerascnn.contract import IMAGE_SUFFIXES
 from kerascnn.errors import UsageError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
@@ -74,22 +74,26 @@ def _to_8bit_gray(image):
 
 
 def load_image(source):
-    """Open a path or bytes with Pillow and return an 8-bit ``L`` or ``RGB`` image.
+    """Open a path, bytes or PIL image and return an 8-bit ``L`` or ``RGB`` Pillow image.
 
     EXIF orientation is applied, an animation gives its first frame, palette/RGBA/CMYK/... become
     RGB (alpha dropped, as the served model's preprocessing does) and 1/16/32-bit grayscale
-    becomes 8-bit gray.
+    becomes 8-bit gray: 16-bit values keep their high byte (scaled, not clipped), as libpng and
+    TensorFlow's ``decode_png`` do. This is the project's one image loader (``kerascnn
+    visualize`` reads through it too).
 
     Example:
         >>> load_image("scan.tiff").mode  # doctest: +SKIP
         'L'
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
-    name = "<bytes>" if isinstance(source, bytes | bytearray) else os.fspath(source)
-    if isinstance(source, bytes | bytearray):
-        stream = io.BytesIO(source)
+    if isinstance(source, Image.Image):
+        name, stream = "<image>", None
+    elif isinstance(source, bytes | bytearray):
+        name, stream = "<bytes>", io.BytesIO(source)
     else:
+        name = os.fspath(source)
         path = Path(source)
         if not path.exists():
             raise ImageError(f"{name}: no such file")
@@ -97,26 +101,36 @@ def load_image(source):
             raise ImageError(f"{name}: is a directory, not an image")
         stream = path
     try:
+        if stream is None:
+            source.load()
+            return _as_8bit(source)
         with Image.open(stream) as image:
             image.seek(0)  # animated GIF/WebP/APNG: first frame
             image.load()
-            image = ImageOps.exif_transpose(image) or image
-            mode = image.mode
-            if mode in ("L", "RGB"):
-                return image.copy()
-            if mode in _GRAY_MODES:
-                if mode in ("1", "LA", "La"):
-                    return image.convert("L")
-                return _to_8bit_gray(image)
-            if mode == "P" and "transparency" in image.info:
-                return image.convert("RGBA").convert("RGB")
-            return image.convert("RGB")
+            return _as_8bit(image)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (Pillow cannot identify it)") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{name}: refused, too many pixels ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name}: cannot read image ({exc})") from None
+
+
+def _as_8bit(image):
+    """A loaded Pillow image, upright, as a new 8-bit ``L`` or ``RGB`` image."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image) or image
+    mode = image.mode
+    if mode in ("L", "RGB"):
+        return image.copy()
+    if mode in _GRAY_MODES:
+        if mode in ("1", "LA", "La"):
+            return image.convert("L")
+        return _to_8bit_gray(image)
+    if mode == "P" and "transparency" in image.info:
+        return image.convert("RGBA").convert("RGB")
+    return image.convert("RGB")
 
 
 def normalize_image(source, *, compress_level: int = 1) -> bytes:

@@ -13,6 +13,8 @@ from scipy.signal import correlate2d
 from kerascnn import visualize as vis
 from kerascnn.arithmetic import analyze
 from kerascnn.errors import UsageError
+from kerascnn.visualize.figure import tile_height_for
+from kerascnn.visualize.inputs import model_input
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -164,7 +166,7 @@ def test_feature_maps_are_the_layer_activations(tmp_path, photo):
     assert picture.grid == (2, 3)
     assert _png_size(picture.path) == ("PNG", picture.expected_size)
     probe = keras.Model(model.inputs[0], model.get_layer("relu2").output)
-    x = keras.ops.convert_to_numpy(vis._model_input(model, photo))
+    x = keras.ops.convert_to_numpy(model_input(model, photo))
     np.testing.assert_allclose(maps, np.asarray(probe(x))[0], atol=1e-5)
     # Receptive field in the title, from kerascnn.arithmetic: conv3 -> pool2 -> conv3 = 8 px.
     stats = {s.name: s for s in analyze(model)}
@@ -373,7 +375,7 @@ def test_cli_kernels_and_padding(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp_path / "k.png")
     shrunk_h, shrunk_w = 80, 120  # the 427x640 photo with its longer side at 120
-    tile_h = vis._tile_height(200, shrunk_h, shrunk_w)
+    tile_h = tile_height_for(200, shrunk_h, shrunk_w)
     assert _png_size(tmp_path / "k.png") == ("PNG", (4 * 200, 2 * tile_h + vis.HEADER_PX))
     proc = cli("visualize", "padding", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
