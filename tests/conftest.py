@@ -1,48 +1,43 @@
-"""Shared test helpers: running the real CLI in a subprocess, free loopback ports."""
+"""Shared fixtures: the CLI as a user runs it (``cli``) and ``kerascnn serve`` processes
+(``serve``). The helpers behind them live in ``_processes.py``; import those from there, never
+from this file."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-# Quiet TensorFlow's C++ logging in every subprocess the tests start.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run_cli(*args, cwd=None, env=None, timeout=600, check=False):
-    """Run ``python -m kerascnn ARGS`` as a user would; returns the CompletedProcess."""
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "kerascnn", *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"kerascnn {' '.join(map(str, args))} exited {proc.returncode}\n"
-            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-        )
-    return proc
+from _processes import run_cli, start_server
 
 
 @pytest.fixture
 def cli():
     """The ``run_cli`` function as a fixture."""
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def serve():
+    """Start ``kerascnn serve`` for the tests of one module: ``serve(**options)``.
+
+    ``options`` are ``start_server``'s (``model_base_path``, ``model_name``,
+    ``model_config_file``, ``extra_args``, ``env``, ``cwd``), so each test or module fixture
+    asks for the model and flags it needs. Each server returned is stopped, by its own PID,
+    when the module's tests are done; use it in ``with`` to stop it sooner::
+
+        @pytest.fixture(scope="module")
+        def server(serve, tmp_path_factory):
+            return serve(model_base_path=build(...), model_name="toy")
+
+        def test_swap(serve, tmp_path):
+            with serve(model_base_path=tmp_path / "toy", model_name="toy") as server:
+                ...
+    """
+    started = []
+
+    def start(**options):
+        server = start_server(**options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _export_utils import CLASS_NAMES, encode, keras_reference, random_pixels, save_tiny_model
+from _processes import ROOT
 from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
@@ -23,8 +24,6 @@ from kerascnn.errors import KerasCNNError, UsageError  # noqa: E402
 from kerascnn.export import export_model  # noqa: E402
 from kerascnn.images import expand_image_sources, load_image, normalize_image  # noqa: E402
 from kerascnn.loading import default_model, resolve_local_model  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -288,10 +287,8 @@ def test_cli_predict_argument_errors(cli, exported, images):
 
 # --------------------------------------------------------------------------- remote (embedded server)
 @pytest.fixture(scope="module")
-def server(keras_file, tmp_path_factory):
+def server(serve, keras_file, tmp_path_factory):
     """The embedded server started with the repository's own serving/*.config files."""
-    from serving_utils import start_server
-
     serving = tmp_path_factory.mktemp("repo_serving") / "serving"
     serving.mkdir()
     for name in ("models.config", "batching.config", "monitoring.config"):
@@ -304,9 +301,9 @@ def server(keras_file, tmp_path_factory):
         f"--monitoring_config_file={serving / 'monitoring.config'}",
         "--enable_model_warmup=true",  # replays the export's assets.extra warmup records
     ]
-    with start_server(model_config_file=serving / "models.config", extra_args=args) as running:
-        running.export = serving / "models" / "digits" / "2"
-        yield running
+    running = serve(model_config_file=serving / "models.config", extra_args=args)
+    running.export = serving / "models" / "digits" / "2"
+    return running
 
 
 @pytest.mark.slow
@@ -366,14 +363,12 @@ def test_cli_predict_against_servers(cli, server, images, keras_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_server_error_text_reaches_the_user(cli, keras_file, tmp_path):
+def test_server_error_text_reaches_the_user(cli, serve, keras_file, tmp_path):
     """An over-limit image: TF Serving's error text, the other image still answered."""
-    from serving_utils import start_server
-
     export_model(keras_file, base=tmp_path / "models", name="small", max_pixels=32 * 32)
     (tmp_path / "ok.png").write_bytes(encode(random_pixels(16, 16)))
     (tmp_path / "huge.png").write_bytes(encode(random_pixels(64, 64)))
-    with start_server(model_base_path=tmp_path / "models" / "small", model_name="small") as srv:
+    with serve(model_base_path=tmp_path / "models" / "small", model_name="small") as srv:
         for url in (srv.rest_url, f"grpc://{srv.grpc_target}"):
             proc = cli("predict", tmp_path / "ok.png", tmp_path / "huge.png", "--server", url, "--model-name", "small")
             assert proc.returncode == 1

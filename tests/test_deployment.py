@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+from _processes import ROOT
 from google.protobuf import (
     descriptor_pb2,
     descriptor_pool,
@@ -26,7 +27,6 @@ from google.protobuf import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 
 

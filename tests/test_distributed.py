@@ -14,7 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import free_port
+from _processes import free_port
 
 MIRRORED_SCRIPT = textwrap.dedent(
     """

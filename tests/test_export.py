@@ -41,7 +41,7 @@ def keras_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cli_export(keras_file, tmp_path_factory):
     """Export once through the CLI, as a user would."""
-    from conftest import run_cli
+    from _processes import run_cli
 
     base = tmp_path_factory.mktemp("base")
     proc = run_cli("export", keras_file, "--base", base, check=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 from _hardening_utils import VersionedModel, export_version, png
-from serving_utils import ROOT, start_server
+from _processes import ROOT
 
 EPOCHS = 5
 MODEL = "m"
@@ -202,14 +202,14 @@ def kill_export_midway(source: Path, base: Path, rng: random.Random) -> str:
 
 
 @pytest.mark.slow
-def test_kill_9_of_export_leaves_no_version_and_server_keeps_serving(tmp_path):
+def test_kill_9_of_export_leaves_no_version_and_server_keeps_serving(serve, tmp_path):
     v1, v2 = VersionedModel(1), VersionedModel(2)
     base = tmp_path / "models"
     export_version(v1, base, MODEL)
     source = v2.save_keras(tmp_path / "src")
     rng = fault_rng()
-    with start_server(model_base_path=base / MODEL, model_name=MODEL,
-                      extra_args=["--file-system-poll-wait-seconds", "1"]) as server:
+    with serve(model_base_path=base / MODEL, model_name=MODEL,
+               extra_args=["--file-system-poll-wait-seconds", "1"]) as server:
         assert served_answer(server) == v1.label
         stage = kill_export_midway(source, base, rng)
         print(f"killed export once it had written: {stage}")

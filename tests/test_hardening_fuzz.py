@@ -33,7 +33,6 @@ from _hardening_utils import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_utils import start_server
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -49,22 +48,23 @@ V1 = VersionedModel(1)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(serve, tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz") / "models"
     export_version(V1, base, MODEL)
-    with start_server(model_base_path=base / MODEL, model_name=MODEL,
-                      extra_args=["--max-request-bytes", BODY_LIMIT]) as srv:
-        srv.session = requests.Session()
-        srv.predict_url = f"{srv.rest_url}/v1/models/{MODEL}:predict"
-        good_check(srv)
-        srv.idle_rss = rss_bytes(srv.process.pid)
-        srv.peak = PeakRss(srv.process.pid).__enter__()
-        yield srv
-        srv.peak.__exit__(None, None, None)
-        assert srv.process.poll() is None, "the server died:\n" + srv.output[-3000:]
-        assert "Traceback" not in srv.output, srv.output[-3000:]
-        assert srv.peak.peak - srv.idle_rss < MEMORY_BOUND, (
-            f"server RSS grew by {(srv.peak.peak - srv.idle_rss) / 2**20:.0f} MiB")
+    srv = serve(model_base_path=base / MODEL, model_name=MODEL,
+                extra_args=["--max-request-bytes", BODY_LIMIT])
+    srv.session = requests.Session()
+    srv.predict_url = f"{srv.rest_url}/v1/models/{MODEL}:predict"
+    good_check(srv)
+    srv.idle_rss = rss_bytes(srv.process.pid)
+    srv.peak = PeakRss(srv.process.pid).__enter__()
+    yield srv
+    # Still running here: ``serve`` stops it after this fixture's teardown.
+    srv.peak.__exit__(None, None, None)
+    assert srv.process.poll() is None, "the server died:\n" + srv.output[-3000:]
+    assert "Traceback" not in srv.output, srv.output[-3000:]
+    assert srv.peak.peak - srv.idle_rss < MEMORY_BOUND, (
+        f"server RSS grew by {(srv.peak.peak - srv.idle_rss) / 2**20:.0f} MiB")
 
 
 def good_check(srv):

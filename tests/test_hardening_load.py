@@ -22,7 +22,7 @@ import pytest
 import requests
 import tensorflow as tf
 from _hardening_utils import VersionedModel, export_version, png
-from serving_utils import ROOT, start_server
+from _processes import ROOT
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 MODEL = "m"
@@ -91,15 +91,15 @@ def grpc_client(run: LoadRun, target: str, seed: int):
             run.record("gRPC", label, probs, reply.model_spec.version.value)
 
 
-def load_with_hot_swap(tmp_path, *, total: int, concurrency: int, after_swap: int,
+def load_with_hot_swap(serve, tmp_path, *, total: int, concurrency: int, after_swap: int,
                        deadline_s: float):
     v1, v2 = VersionedModel(1), VersionedModel(2)
     base = tmp_path / "models"
     export_version(v1, base, MODEL)
     source = v2.save_keras(tmp_path / "src")
     run = LoadRun([v1, v2])
-    with start_server(model_base_path=base / MODEL, model_name=MODEL,
-                      extra_args=["--file-system-poll-wait-seconds", "1"]) as server:
+    with serve(model_base_path=base / MODEL, model_name=MODEL,
+               extra_args=["--file-system-poll-wait-seconds", "1"]) as server:
         url = f"{server.rest_url}/v1/models/{MODEL}:predict"
         threads = [
             threading.Thread(
@@ -155,11 +155,11 @@ def load_with_hot_swap(tmp_path, *, total: int, concurrency: int, after_swap: in
 
 
 @pytest.mark.slow
-def test_hot_swap_under_mixed_load(tmp_path):
-    load_with_hot_swap(tmp_path, total=600, concurrency=8, after_swap=100, deadline_s=240)
+def test_hot_swap_under_mixed_load(serve, tmp_path):
+    load_with_hot_swap(serve, tmp_path, total=600, concurrency=8, after_swap=100, deadline_s=240)
 
 
 @pytest.mark.stress
-def test_hot_swap_under_mixed_load_stress(tmp_path):
-    load_with_hot_swap(tmp_path, total=10_000, concurrency=32, after_swap=2_000,
+def test_hot_swap_under_mixed_load_stress(serve, tmp_path):
+    load_with_hot_swap(serve, tmp_path, total=10_000, concurrency=32, after_swap=2_000,
                        deadline_s=1_800)

@@ -25,7 +25,7 @@ from _hardening_utils import (
     raw_http,
     stream_until_answered,
 )
-from serving_utils import ROOT, start_server
+from _processes import ROOT
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
@@ -63,11 +63,10 @@ def layout(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(layout):
+def server(serve, layout):
     root, _, _ = layout
-    with start_server(model_base_path=root / "base" / MODEL, model_name=MODEL,
-                      extra_args=["--max-request-bytes", LIMIT]) as srv:
-        yield srv
+    return serve(model_base_path=root / "base" / MODEL, model_name=MODEL,
+                 extra_args=["--max-request-bytes", LIMIT])
 
 
 def escaping_names(root: Path) -> list[str]:

@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import ROOT
+from _processes import ROOT
 
 
 def _first_code_block():

@@ -16,8 +16,8 @@ import grpc
 import numpy as np
 import pytest
 import requests
+from _processes import free_port
 from _server_models import build_toy
-from serving_utils import start_server
 
 tf = pytest.importorskip("tensorflow")
 
@@ -70,13 +70,13 @@ def predict_rest(server, body, path="/v1/models/toy:predict", timeout=60):
 
 # --- versions ---------------------------------------------------------------------------------
 
-def test_hot_swap_under_concurrent_load_has_zero_failures(built, tmp_path):
+def test_hot_swap_under_concurrent_load_has_zero_failures(serve, built, tmp_path):
     base = tmp_path / "models" / "toy"
     copy_version(built, 1, base)
     (tmp_path / "monitoring.config").write_text(MONITORING)
     args = ["--file-system-poll-wait-seconds", "0.2",
             "--monitoring-config-file", tmp_path / "monitoring.config"]
-    with start_server(model_base_path=base, model_name="toy", extra_args=args) as server:
+    with serve(model_base_path=base, model_name="toy", extra_args=args) as server:
         stop = threading.Event()
         failures, seen = [], []
         lock = threading.Lock()
@@ -151,12 +151,12 @@ def test_hot_swap_under_concurrent_load_has_zero_failures(built, tmp_path):
 
 
 @pytest.mark.stress
-def test_repeated_hot_swaps_under_load(built, tmp_path):
+def test_repeated_hot_swaps_under_load(serve, built, tmp_path):
     """Five swaps back to back under REST load (run with: pytest -m stress)."""
     base = tmp_path / "toy"
     copy_version(built, 1, base)
-    with start_server(model_base_path=base, model_name="toy",
-                      extra_args=["--file-system-poll-wait-seconds", "0.1"]) as server:
+    with serve(model_base_path=base, model_name="toy",
+               extra_args=["--file-system-poll-wait-seconds", "0.1"]) as server:
         stop = threading.Event()
         failures, count = [], [0]
 
@@ -194,7 +194,7 @@ def test_repeated_hot_swaps_under_load(built, tmp_path):
         assert failures == [] and count[0] > 0
 
 
-def test_a_broken_new_version_leaves_the_old_one_serving(built, tmp_path):
+def test_a_broken_new_version_leaves_the_old_one_serving(serve, built, tmp_path):
     base = tmp_path / "toy"
     copy_version(built, 1, base)
 
@@ -209,8 +209,8 @@ def test_a_broken_new_version_leaves_the_old_one_serving(built, tmp_path):
             time.sleep(0.2)
         return states()
 
-    with start_server(model_base_path=base, model_name="toy",
-                      extra_args=["--file-system-poll-wait-seconds", "0.2"]) as server:
+    with serve(model_base_path=base, model_name="toy",
+               extra_args=["--file-system-poll-wait-seconds", "0.2"]) as server:
         broken = tmp_path / "broken"
         shutil.copytree(built[2], broken)
         (broken / "saved_model.pb").write_bytes(b"truncated")
@@ -226,7 +226,7 @@ def test_a_broken_new_version_leaves_the_old_one_serving(built, tmp_path):
             "2": ("AVAILABLE", "OK"), "1": ("END", "OK")}
 
 
-def test_models_config_polling_adds_and_removes_models(built, tmp_path):
+def test_models_config_polling_adds_and_removes_models(serve, built, tmp_path):
     copy_version(built, 1, tmp_path / "a")
     copy_version(built, 2, tmp_path / "b")
     config = tmp_path / "models.config"
@@ -248,7 +248,7 @@ def test_models_config_polling_adds_and_removes_models(built, tmp_path):
 
     write("a")
     args = ["--model_config_file_poll_wait_seconds=0.3"]  # TF Serving's underscore spelling
-    with start_server(model_config_file=config, extra_args=args) as server:
+    with serve(model_config_file=config, extra_args=args) as server:
         assert predict_rest(server, {"instances": [[0, 0]]}, "/v1/models/a:predict").ok
         assert requests.get(server.rest_url + "/v1/models/b", timeout=30).status_code == 404
         write("a", "b")
@@ -282,15 +282,14 @@ allowed_batch_sizes: 4
 
 
 @pytest.fixture(scope="module")
-def batching_server(built, tmp_path_factory):
+def batching_server(serve, built, tmp_path_factory):
     root = tmp_path_factory.mktemp("batching")
     copy_version(built, 2, root / "toy")
     (root / "batching.config").write_text(BATCHING)
     (root / "monitoring.config").write_text(MONITORING)
     args = ["--enable-batching", "--batching-parameters-file", root / "batching.config",
             "--monitoring-config-file", root / "monitoring.config"]
-    with start_server(model_base_path=root / "toy", model_name="toy", extra_args=args) as srv:
-        yield srv
+    return serve(model_base_path=root / "toy", model_name="toy", extra_args=args)
 
 
 def _concurrently(calls):
@@ -382,12 +381,11 @@ def test_batching_full_queue_answers_503(batching_server):
 # --- limits -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def limited_server(built, tmp_path_factory):
+def limited_server(serve, built, tmp_path_factory):
     root = tmp_path_factory.mktemp("limits")
     copy_version(built, 2, root / "toy")
     args = ["--max-request-bytes", "65536", "--rest-api-timeout-in-ms", "400"]
-    with start_server(model_base_path=root / "toy", model_name="toy", extra_args=args) as srv:
-        yield srv
+    return serve(model_base_path=root / "toy", model_name="toy", extra_args=args)
 
 
 def test_body_over_the_limit_is_refused_from_its_header(limited_server):
@@ -463,11 +461,11 @@ def test_garbage_on_the_socket_does_not_hurt(limited_server):
 
 # --- signals and the CLI ----------------------------------------------------------------------
 
-def test_sigterm_lets_in_flight_requests_finish(built, tmp_path):
+def test_sigterm_lets_in_flight_requests_finish(serve, built, tmp_path):
     copy_version(built, 2, tmp_path / "models" / "toy")
     # A relative --model-base-path, and TF Serving's underscore flag spelling with '='.
-    with start_server(model_base_path="models/toy", model_name="toy", cwd=tmp_path,
-                      extra_args=["--rest_api_timeout_in_ms=60000"]) as server:
+    with serve(model_base_path="models/toy", model_name="toy", cwd=tmp_path,
+               extra_args=["--rest_api_timeout_in_ms=60000"]) as server:
         assert "Exporting HTTP/REST API at: " + server.rest_url in server.output
         assert "Running gRPC ModelServer at " + server.grpc_target in server.output
         result = {}
@@ -493,10 +491,7 @@ def test_rest_port_zero_turns_rest_off_like_tf_serving(built, tmp_path):
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
     copy_version(built, 2, tmp_path / "toy")
-    grpc_port = socket.socket()
-    grpc_port.bind(("127.0.0.1", 0))
-    port = grpc_port.getsockname()[1]
-    grpc_port.close()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "kerascnn", "serve", "--model-base-path", tmp_path / "toy",
          "--model_name=toy", f"--port={port}", "--rest_api_port=0"],
@@ -574,7 +569,7 @@ def test_serve_help_lists_tf_serving_flags(cli):
 # --- a real export ------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_real_export_serves_both_signatures(tmp_path):
+def test_real_export_serves_both_signatures(serve, tmp_path):
     from _export_utils import CLASS_NAMES, encode, random_pixels, tiny_model
 
     from kerascnn.client import Client
@@ -586,7 +581,7 @@ def test_real_export_serves_both_signatures(tmp_path):
     pixels = random_pixels(16, 16, seed=3)
     png = encode(pixels)
     too_big = encode(random_pixels(20, 20, seed=4))  # 400 pixels > max_pixels
-    with start_server(model_base_path=tmp_path / "models" / "tiny", model_name="tiny") as server:
+    with serve(model_base_path=tmp_path / "models" / "tiny", model_name="tiny") as server:
         import base64
 
         by_bytes = requests.post(server.rest_url + "/v1/models/tiny:predict", data=json.dumps({

@@ -6,7 +6,6 @@ import grpc
 import numpy as np
 import pytest
 from _server_models import build_toy
-from serving_utils import start_server
 
 tf = pytest.importorskip("tensorflow")
 
@@ -50,9 +49,8 @@ def paths(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(paths):
-    with start_server(model_config_file=paths["config"]) as srv:
-        yield srv
+def server(serve, paths):
+    return serve(model_config_file=paths["config"])
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import json
 import pytest
 import requests
 from _server_models import build_toy
-from serving_utils import start_server
 
 CONFIG = """
 model_config_list {{
@@ -29,15 +28,14 @@ model_config_list {{
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(serve, tmp_path_factory):
     root = tmp_path_factory.mktemp("rest")
     base = root / "models" / "toy"
     build_toy(base / "1", 1)
     build_toy(base / "2", 2)
     config = root / "models.config"
     config.write_text(CONFIG.format(base=base))
-    with start_server(model_config_file=config) as srv:
-        yield srv
+    return serve(model_config_file=config)
 
 
 def post(server, path, body, **kwargs):
