@@ -1,4 +1,4 @@
-"""Evaluation: metrics, confusion matrix, per-class report, worst predictions, and plots.
+"""Evaluation: metrics, confusion matrix, per-class report and worst predictions.
 
 ``evaluate(source)`` loads a model (a run folder, a ``.keras`` file or a registered name),
 runs it over a split of the data, and writes into the run folder (or ``output_dir``):
@@ -7,6 +7,8 @@ runs it over a split of the data, and writes into the run folder (or ``output_di
 * ``classification_report.txt`` / ``.csv``: per-class precision, recall, F1 and support;
 * ``top_losses.png``: the worst-predicted images with true and predicted labels;
 * ``metrics.json``: an ``evaluation`` section per split is merged in.
+
+The two pictures are drawn by :mod:`kerascnn.plots`, which training shares.
 
 Example:
     >>> from kerascnn.evaluate import evaluate
@@ -18,27 +20,19 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from kerascnn.console import say, verbosity
 from kerascnn.errors import UsageError
 from kerascnn.loading import LoadedModel, load_keras_model
+from kerascnn.plots import plot_confusion_matrix, plot_top_losses
 from kerascnn.runs import RunPaths, atomic_write_text, read_labels
 
 SPLITS = ("train", "val", "test")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # ---------------------------------------------------------------------------- predictions
@@ -183,128 +177,6 @@ def confusion(labels, predicted, num_classes: int) -> np.ndarray:
     return matrix
 
 
-# ---------------------------------------------------------------------------- plots
-
-
-def plot_confusion_matrix(matrix, class_names, path, *, title="") -> Path:
-    """Counts and row-normalized confusion matrices side by side, as a PNG."""
-    plt = _pyplot()
-    n = len(class_names)
-    size = min(22, max(5, 0.45 * n + 3))
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
-    rows = matrix.sum(axis=1, keepdims=True)
-    normalized = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
-    for ax, data, name, fmt in (
-        (axes[0], matrix, "counts", "d"),
-        (axes[1], normalized, "normalized by true class", ".2f"),
-    ):
-        im = ax.imshow(data, cmap="Blues", vmin=0)
-        ax.set_title(f"{title} confusion matrix ({name})".strip())
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ticks = np.arange(n)
-        labels = [str(c) for c in class_names] if n <= 40 else None
-        ax.set_xticks(ticks if labels else [])
-        ax.set_yticks(ticks if labels else [])
-        if labels:
-            ax.set_xticklabels(labels, rotation=90 if n > 10 else 0)
-            ax.set_yticklabels(labels)
-        if n <= 25:
-            threshold = data.max() / 2 if data.max() > 0 else 0.5
-            for i in range(n):
-                for j in range(n):
-                    ax.text(
-                        j,
-                        i,
-                        format(data[i, j], fmt),
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        color="white" if data[i, j] > threshold else "black",
-                    )
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_top_losses(preds: Predictions, class_names, path, *, columns=4) -> Path:
-    """The worst-predicted images: true label, predicted label and probability, loss."""
-    plt = _pyplot()
-    count = len(preds.worst_losses)
-    rows = max(1, math.ceil(count / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.3 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i in range(count):
-        ax = axes.flat[i]
-        image = np.clip(preds.worst_images[i], 0.0, 1.0)
-        if image.shape[-1] == 1:
-            ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
-        else:
-            ax.imshow(image[..., :3])
-        true = int(preds.worst_labels[i])
-        guess = int(np.argmax(preds.worst_probabilities[i]))
-        prob = float(preds.worst_probabilities[i][guess])
-        ax.set_title(
-            f"true {class_names[true]} / pred {class_names[guess]} ({prob:.2f})\n"
-            f"loss {preds.worst_losses[i]:.2f}",
-            fontsize=9,
-            color="red" if true != guess else "black",
-        )
-    fig.suptitle("Top losses: the worst-predicted images")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))  # keep the suptitle clear of the first row
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_history(rows: list[dict], path, *, title="") -> Path | None:
-    """``results.png``: loss and accuracy per epoch, train vs validation."""
-    if not rows:
-        return None
-    plt = _pyplot()
-    epochs = [r["epoch"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
-            values = [r.get(key, np.nan) for r in rows]
-            if not all(np.isnan(values)):
-                ax.plot(epochs, values, marker="o", markersize=3, label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(f"{title} {metric}".strip())
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_lr_find(rates, losses, suggested, path, *, title="") -> Path:
-    """``lr_find.png``: smoothed loss vs learning rate (log scale), suggestion marked."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(rates, losses)
-    ax.set_xscale("log")
-    ax.axvline(suggested, color="red", linestyle="--", label=f"suggested {suggested:.2e}")
-    finite = [v for v in losses if np.isfinite(v)]
-    if finite:
-        low = min(finite)
-        ax.set_ylim(low - 0.05 * abs(low), min(max(finite), low * 4 + 1e-3))
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss (smoothed)")
-    ax.set_title(f"LR range test {title}".strip())
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
-
-
 # ---------------------------------------------------------------------------- evaluate
 
 
@@ -447,10 +319,10 @@ def evaluate(
         "macro_f1": float(np.mean([r["f1"] for r in rows])) if rows else 0.0,
     }
     atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")
-    if verbose not in (False, 0, "quiet"):
-        print(f"Evaluation on the {split} split ({len(preds.labels)} images):", flush=True)
-        print(text, end="", flush=True)
-        print(f"Results saved to {out}", flush=True)
+    level = verbosity(verbose)
+    say(level, f"Evaluation on the {split} split ({len(preds.labels)} images):")
+    say(level, text.removesuffix("\n"))
+    say(level, f"Results saved to {out}")
     return EvalResult(
         split=split,
         accuracy=accuracy,

@@ -2,7 +2,9 @@
 split, export it for TF Serving and predict a real digit image with the export.
 
 It sits downstream of every other module (train -> evaluate -> export -> client), so none of
-them has to know about it. ``kerascnn quickstart`` is one call of :func:`quickstart`.
+them has to know about it. ``kerascnn quickstart`` is one call of :func:`quickstart`. Its
+recipe, :data:`QUICKSTART`, is plain settings and lives with them in
+:mod:`kerascnn.train_config` (so the TensorFlow-free CLI and ``kerascnn.train`` can show it).
 
 Example:
     >>> from kerascnn.quickstart import quickstart
@@ -20,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.client import Client, Prediction, format_table
+from kerascnn.console import say, verbosity
 from kerascnn.errors import KerasCNNError
 from kerascnn.evaluate import evaluate
 from kerascnn.export import export_model
-from kerascnn.train import QUICKSTART, RunResult, TrainConfig, _say, _verbosity, train
+from kerascnn.train import RunResult, train
+from kerascnn.train_config import QUICKSTART, TrainConfig
 
 DEFAULT_SERVING_BASE = "serving/models"
 
@@ -104,7 +108,7 @@ def quickstart(
     """Train LeNet-5 on digits, evaluate on the held-out split, export, predict one digit.
 
     ``overrides`` are :class:`~kerascnn.train.TrainConfig` fields (e.g. ``epochs=5``) on top of
-    the tuned recipe ``kerascnn.train.QUICKSTART``. ``export=False`` stops after evaluation.
+    the tuned recipe :data:`QUICKSTART`. ``export=False`` stops after evaluation.
 
     Example:
         >>> result = quickstart(epochs=5, serving_base="/tmp/models")  # doctest: +SKIP
@@ -112,7 +116,7 @@ def quickstart(
         PosixPath('/tmp/models/digits/1')
     """
     started = time.perf_counter()
-    verbosity = _verbosity(verbose)
+    level = verbosity(verbose)
     config = TrainConfig(**{**QUICKSTART, "project": project, "name": name, **overrides})
     run = train(config, verbose=verbose)
     evaluation = evaluate(run.run_dir, model=run.model, split="test", verbose=verbose)
@@ -120,13 +124,13 @@ def quickstart(
     if export:
 
         def echo(text):
-            _say(verbosity, text)
+            say(level, text)
 
         result.export_path, result.prediction, result.true_digit = export_and_predict_digit(
             run.run_dir, base=serving_base, echo=echo
         )
-    _say(
-        verbosity,
+    say(
+        level,
         f"Quickstart: {config.model} reached {evaluation.accuracy:.2%} test accuracy on "
         f"{evaluation.count} held-out images ({time.perf_counter() - started:.0f} s)",
     )

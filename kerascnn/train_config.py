@@ -1,4 +1,5 @@
-"""The training configuration: one dataclass, the single source of truth for a run.
+"""The training configuration: one dataclass, the single source of truth for a run, the
+tuned :data:`QUICKSTART` recipe, and how a config finds the run it resumes.
 
 Kept free of TensorFlow so the CLI can parse and check settings (names, YAML, resume folder)
 in a fraction of a second, before paying for the TensorFlow import.
@@ -17,14 +18,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerascnn.errors import UsageError, unknown_name
-from kerascnn.runs import RunPaths, check_run_name
+from kerascnn.runs import RunPaths, check_run_name, read_resume_state
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
-DEFAULT_RUN_NAME = "exp"
+DEFAULT_RUN_NAME = "exp"  # training runs: exp, exp2, ...
+LR_FIND_RUN_NAME = "lr_find"  # LR range tests: lr_find, lr_find2, ...
+
+# The quickstart recipe (``kerascnn quickstart``, :mod:`kerascnn.quickstart`), tuned on 2 CPU
+# cores (see README): the classic LeNet-5 (tanh, average pooling) on the 8x8 digits upscaled to
+# 32x32, shift/rotate/zoom augmentation, Adam with a one-cycle schedule peaking at 3e-3; best
+# epoch by val_loss. Held-out test accuracy, seeds 0/1/2: 99.44 % / 99.44 % / 100 % at 40
+# epochs. It lives here, with the other settings, because it is nothing but settings: the
+# TensorFlow-free CLI can show them and kerascnn.train can re-export them.
+QUICKSTART = dict(
+    model="lenet5",
+    data="digits",
+    epochs=40,
+    batch_size=32,
+    optimizer="adam",
+    learning_rate=3e-3,
+    schedule="one-cycle",
+    augment="digits",
+    seed=0,
+    # Op determinism makes the run bit-for-bit repeatable (augmentation inside tf.data's
+    # parallel map is otherwise applied in a varying order); it costs nothing measurable here.
+    deterministic=True,
+)
 
 
 @dataclass
@@ -167,9 +190,9 @@ class TrainConfig:
             raise unknown_name("strategy", self.strategy, STRATEGIES)
         if self.precision not in PRECISIONS:
             raise unknown_name("precision", self.precision, PRECISIONS)
-        _positive_int("epochs", self.epochs)
+        check_positive_int("epochs", self.epochs)
         parse_tfds_split(self.tfds_split)
-        _positive_int("batch_size", self.batch_size)
+        check_positive_int("batch_size", self.batch_size)
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a positive number, not {self.learning_rate!r}")
         for name in ("l1", "l2", "label_smoothing", "warmup_epochs", "step_gamma"):
@@ -181,7 +204,7 @@ class TrainConfig:
         if self.dropout_rate is not None and not 0 <= self.dropout_rate < 1:
             raise UsageError(f"dropout_rate must be in [0, 1), not {self.dropout_rate}")
         if self.patience is not None:
-            _positive_int("patience", self.patience)
+            check_positive_int("patience", self.patience)
         if self.name is not None:
             check_run_name(self.name)
         if self.input_shape is not None:
@@ -190,7 +213,15 @@ class TrainConfig:
             raise UsageError(f"model_options must be a mapping, not {self.model_options!r}")
 
 
-def _positive_int(name, value):
+def check_positive_int(name: str, value) -> None:
+    """Fail with a :class:`UsageError` naming ``name`` unless ``value`` is an int >= 1.
+
+    Example:
+        >>> check_positive_int("epochs", 3)
+        >>> check_positive_int("epochs", 0)
+        Traceback (most recent call last):
+        kerascnn.errors.UsageError: epochs must be a positive integer, not 0
+    """
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UsageError(f"{name} must be a positive integer, not {value!r}")
 
@@ -208,7 +239,7 @@ def _shape(value) -> tuple[int, int, int]:
 
 
 # Fields that may differ between a run and the command that resumes it.
-_RESUMABLE_CHANGES = {"epochs", "resume", "name", "project"}
+RESUMABLE_CHANGES = frozenset({"epochs", "resume", "name", "project"})
 
 
 def resume_config(run_dir, *, epochs: int | None = None) -> TrainConfig:
@@ -225,6 +256,62 @@ def resume_config(run_dir, *, epochs: int | None = None) -> TrainConfig:
         raise UsageError(f"resume folder {run_dir} has no config.yaml (not a kerascnn run)")
     stored = TrainConfig.from_yaml(paths.config)
     return stored.replace(resume=str(run_dir), epochs=epochs or stored.epochs)
+
+
+def find_resume(config: TrainConfig) -> tuple[TrainConfig, Path | None, dict | None]:
+    """Resolve ``config.resume``, or find an unfinished run with the same name and settings.
+
+    Returns (the config to train, the run folder to continue or None, its ``resume.json``
+    state or None). A ``resume`` folder must hold a completed epoch and, unless a larger
+    ``epochs`` is asked for, still have epochs to go. A named run continues only when every
+    field outside :data:`RESUMABLE_CHANGES` matches; otherwise training starts afresh.
+
+    Example:
+        >>> config, run_dir, state = find_resume(TrainConfig(name="never-trained", project="/nowhere"))
+        >>> run_dir is None and state is None and config.name == "never-trained"
+        True
+    """
+    if config.resume:
+        run_dir = Path(config.resume).expanduser()
+        stored = resume_config(run_dir)
+        paths = RunPaths(run_dir)
+        state = read_resume_state(run_dir)
+        if state is None or not paths.last.is_file():
+            raise UsageError(
+                f"resume folder {run_dir} has no completed epoch to resume from "
+                "(no resume.json / weights/last.keras)"
+            )
+        resolved = stored.replace(
+            epochs=config.epochs or stored.epochs,
+            resume=None,
+            project=str(run_dir.parent),
+            name=run_dir.name,
+        )
+        if state["epoch"] >= resolved.epochs and state.get("status") != "running":
+            raise UsageError(
+                f"run {run_dir} already completed {state['epoch']} epochs; pass --epochs N "
+                f"with N > {state['epoch']} to train further"
+            )
+        return resolved, run_dir, state
+    if config.name is None:
+        return config, None, None
+    run_dir = Path(config.project) / config.name
+    state = read_resume_state(run_dir) if run_dir.is_dir() else None
+    if state is None or not RunPaths(run_dir).last.is_file():
+        return config, None, None
+    try:
+        stored = TrainConfig.from_yaml(RunPaths(run_dir).config)
+    except UsageError:
+        return config, None, None
+    same = all(
+        getattr(stored, f) == getattr(config, f)
+        for f in TrainConfig.field_names()
+        if f not in RESUMABLE_CHANGES
+    )
+    unfinished = state.get("status") == "running" or state["epoch"] < config.epochs
+    if same and unfinished and state["epoch"] < config.epochs:
+        return config, run_dir, state
+    return config, None, None
 
 
 def parse_tfds_split(text: str | None):

@@ -2,7 +2,9 @@
 kerascnn.evaluate. Nothing here imports TensorFlow at import time.
 
 Flags map one to one onto ``TrainConfig`` fields (``--learning-rate`` -> ``learning_rate``);
-``--config FILE.yaml`` supplies any of them and flags given on the command line win.
+``--config FILE.yaml`` supplies any of them and flags given on the command line win. The
+defaults and choices ``--help`` shows are read from ``kerascnn.train_config`` (TensorFlow-free),
+never copied here.
 
 Example:
     $ kerascnn quickstart
@@ -14,147 +16,199 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from kerascnn.cli.common import SHAPE
+from kerascnn.train_config import (
+    DEFAULT_RUN_NAME,
+    LR_FIND_RUN_NAME,
+    OPTIMIZERS,
+    PRECISIONS,
+    QUICKSTART,
+    SCHEDULES,
+    STRATEGIES,
+    TrainConfig,
+)
 
-# (flags, TrainConfig field, click type, help). Defaults live in TrainConfig; the help text
-# repeats them (tests/test_train.py checks they agree).
+
+def _config_default(field_name: str):
+    """``TrainConfig``'s default for ``field_name``, read from the dataclass itself.
+
+    Example:
+        >>> _config_default("batch_size"), _config_default("learning_rate")
+        (32, 0.001)
+    """
+    (found,) = (f for f in dataclasses.fields(TrainConfig) if f.name == field_name)
+    return found.default
+
+
+def _shown(value) -> str:
+    """A default as ``--help`` shows it: ``yes``/``no``, ``0.001``, ``0`` for ``0.0``.
+
+    Example:
+        >>> _shown(True), _shown(0.0), _shown(1e-3), _shown("lenet5")
+        ('yes', '0', '0.001', 'lenet5')
+    """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _with_default(text: str, field_name: str, explained: str | None = None) -> str:
+    """``text`` plus ``[default: ...]``: the field's ``TrainConfig`` default, or ``explained``
+    for a field whose default (None) means "decided later" and needs words.
+
+    Example:
+        >>> _with_default("Global batch size.", "batch_size")
+        'Global batch size. [default: 32]'
+        >>> _with_default("Dropout override.", "dropout_rate")
+        'Dropout override.'
+    """
+    if explained is None:
+        value = _config_default(field_name)
+        if value is None:
+            return text
+        explained = _shown(value)
+    return f"{text} [default: {explained}]"
+
+
+def _option(flags, field_name, kind, text, *, explained=None):
+    """One row of the option tables: (flags, TrainConfig field, click type, help).
+
+    ``kind`` None is a ``--x/--no-x`` switch, ``"flag"`` an on-only flag (off by default, so
+    its help shows no default). The help's ``[default: ...]`` comes from ``TrainConfig``.
+    """
+    if kind != "flag":
+        text = _with_default(text, field_name, explained)
+    return (flags, field_name, kind, text)
+
+
+# Flags map one to one onto TrainConfig fields; their defaults live only in TrainConfig.
 _DATA_OPTIONS = [
-    (("--model", "-m"), "model", str, "Registered model name (kerascnn models). [default: lenet5]"),
-    (
-        ("--data", "-d"),
-        "data",
-        str,
-        "digits | tfds:NAME | a folder root/<class>/<image>. [default: digits]",
+    _option(("--model", "-m"), "model", str, "Registered model name (kerascnn models)."),
+    _option(
+        ("--data", "-d"), "data", str, "digits | tfds:NAME | a folder root/<class>/<image>."
     ),
-    (("--input-shape",), "input_shape", SHAPE, "H,W,C the model takes. [default: the model's]"),
-    (("--batch-size", "-b"), "batch_size", int, "Global batch size. [default: 32]"),
-    (
-        ("--val-split",),
-        "val_split",
-        float,
-        "Validation fraction when the data has none. [default: 0.1]",
+    _option(
+        ("--input-shape",), "input_shape", SHAPE, "H,W,C the model takes.", explained="the model's"
     ),
-    (
-        ("--test-split",),
-        "test_split",
-        float,
-        "Held-out test fraction when the data has none. [default: 0.1]",
+    _option(("--batch-size", "-b"), "batch_size", int, "Global batch size."),
+    _option(("--val-split",), "val_split", float, "Validation fraction when the data has none."),
+    _option(
+        ("--test-split",), "test_split", float, "Held-out test fraction when the data has none."
     ),
-    (
+    _option(
         ("--augment",),
         "augment",
         str,
-        "Augmentation preset (none, light, standard, digits) or layer names. [default: none]",
+        "Augmentation preset (none, light, standard, digits) or layer names.",
     ),
-    (("--data-dir",), "data_dir", str, "TFDS data directory."),
-    (
+    _option(("--data-dir",), "data_dir", str, "TFDS data directory."),
+    _option(
         ("--tfds-split",),
         "tfds_split",
         str,
         "TFDS split for training ('train[:90%]') or 'train=...,val=...,test=...'.",
     ),
-    (("--download/--no-download",), "download", None, "Let TFDS download. [default: no]"),
-    (("--skip-bad",), "skip_bad", "flag", "Skip unreadable images instead of failing."),
-    (("--cache",), "cache", str, "auto | true | false: cache decoded images. [default: auto]"),
+    _option(("--download/--no-download",), "download", None, "Let TFDS download."),
+    _option(("--skip-bad",), "skip_bad", "flag", "Skip unreadable images instead of failing."),
+    _option(("--cache",), "cache", str, "auto | true | false: cache decoded images."),
 ]
 
 _OPTIM_OPTIONS = [
-    (
+    _option(
         ("--optimizer", "-o"),
         "optimizer",
         str,
-        "sgd | adam | adamw | rmsprop | adagrad | adadelta. [default: adam]",
+        " | ".join(OPTIMIZERS) + ".",
     ),
-    (
-        ("--learning-rate", "--lr"),
-        "learning_rate",
+    _option(
+        ("--learning-rate", "--lr"), "learning_rate", float, "Base (one-cycle: peak) rate."
+    ),
+    _option(
+        ("--momentum",),
+        "momentum",
         float,
-        "Base (one-cycle: peak) rate. [default: 0.001]",
+        "SGD/RMSprop momentum.",
+        explained="sgd 0.9, rmsprop 0",
     ),
-    (("--momentum",), "momentum", float, "SGD/RMSprop momentum. [default: sgd 0.9, rmsprop 0]"),
-    (("--nesterov/--no-nesterov",), "nesterov", None, "Nesterov momentum (sgd). [default: no]"),
-    (
+    _option(("--nesterov/--no-nesterov",), "nesterov", None, "Nesterov momentum (sgd)."),
+    _option(
         ("--weight-decay",),
         "weight_decay",
         float,
-        "Decoupled weight decay. [default: adamw 0.004, else 0]",
+        "Decoupled weight decay.",
+        explained="adamw 0.004, else 0",
     ),
-    (("--clipnorm",), "clipnorm", float, "Clip the global gradient norm."),
-    (("--label-smoothing",), "label_smoothing", float, "Label smoothing. [default: 0]"),
+    _option(("--clipnorm",), "clipnorm", float, "Clip the global gradient norm."),
+    _option(("--label-smoothing",), "label_smoothing", float, "Label smoothing."),
 ]
 
 _TRAIN_OPTIONS = [
-    (
-        ("--epochs", "-e"),
-        "epochs",
+    _option(
+        ("--epochs", "-e"), "epochs", int, "Epochs to train (on resume: the new total)."
+    ),
+    _option(("--schedule",), "schedule", str, " | ".join(SCHEDULES) + "."),
+    _option(
+        ("--warmup-epochs",), "warmup_epochs", float, "Linear warmup (cosine, step, constant)."
+    ),
+    _option(
+        ("--step-epochs",),
+        "step_epochs",
         int,
-        "Epochs to train (on resume: the new total). [default: 10]",
+        "step: decay every N epochs.",
+        explained="epochs // 3",
     ),
-    (("--schedule",), "schedule", str, "constant | step | cosine | one-cycle. [default: constant]"),
-    (
-        ("--warmup-epochs",),
-        "warmup_epochs",
-        float,
-        "Linear warmup (cosine, step, constant). [default: 0]",
+    _option(("--step-gamma",), "step_gamma", float, "step: decay factor."),
+    _option(
+        ("--final-lr-fraction",), "final_lr_fraction", float, "cosine: final rate / base rate."
     ),
-    (("--step-epochs",), "step_epochs", int, "step: decay every N epochs. [default: epochs // 3]"),
-    (("--step-gamma",), "step_gamma", float, "step: decay factor. [default: 0.1]"),
-    (
-        ("--final-lr-fraction",),
-        "final_lr_fraction",
-        float,
-        "cosine: final rate / base rate. [default: 0]",
+    _option(("--l1",), "l1", float, "L1 kernel regularization."),
+    _option(("--l2",), "l2", float, "L2 kernel regularization."),
+    _option(("--dropout-rate",), "dropout_rate", float, "Override the architecture's dropout rate."),
+    _option(
+        ("--monitor",), "monitor", str, "Metric choosing best.keras and early stopping."
     ),
-    (("--l1",), "l1", float, "L1 kernel regularization. [default: 0]"),
-    (("--l2",), "l2", float, "L2 kernel regularization. [default: 0]"),
-    (("--dropout-rate",), "dropout_rate", float, "Override the architecture's dropout rate."),
-    (
-        ("--monitor",),
-        "monitor",
-        str,
-        "Metric choosing best.keras and early stopping. [default: val_loss]",
-    ),
-    (
+    _option(
         ("--patience",),
         "patience",
         int,
-        "Early stopping patience in epochs (restores best weights). [default: off]",
+        "Early stopping patience in epochs (restores best weights).",
+        explained="off",
     ),
-    (
-        ("--tensorboard/--no-tensorboard",),
-        "tensorboard",
-        None,
-        "Write TensorBoard logs. [default: yes]",
-    ),
-    (
+    _option(("--tensorboard/--no-tensorboard",), "tensorboard", None, "Write TensorBoard logs."),
+    _option(
         ("--precision",),
         "precision",
         str,
-        "auto | float32 | mixed_float16 | mixed_bfloat16 (auto: mixed on a capable GPU). [default: auto]",
+        " | ".join(PRECISIONS) + " (auto: mixed on a capable GPU).",
     ),
-    (
-        ("--jit-compile/--no-jit-compile",),
-        "jit_compile",
-        None,
-        "XLA-compile the train step. [default: no]",
+    _option(
+        ("--jit-compile/--no-jit-compile",), "jit_compile", None, "XLA-compile the train step."
     ),
-    (("--seed",), "seed", int, "Seeds splits, shuffling, augmentation and weights. [default: 0]"),
-    (("--deterministic",), "deterministic", "flag", "Enable TensorFlow op determinism (slower)."),
-    (
+    _option(
+        ("--seed",), "seed", int, "Seeds splits, shuffling, augmentation and weights."
+    ),
+    _option(
+        ("--deterministic",), "deterministic", "flag", "Enable TensorFlow op determinism (slower)."
+    ),
+    _option(
         ("--strategy",),
         "strategy",
         str,
-        "auto | none | mirrored | multiworker (TF_CONFIG). [default: auto]",
+        " | ".join(STRATEGIES[:-1]) + f" | {STRATEGIES[-1]} (TF_CONFIG).",
     ),
-    (("--project",), "project", str, "Parent folder of run folders. [default: runs]"),
-    (
+    _option(("--project",), "project", str, "Parent folder of run folders."),
+    _option(
         ("--name", "-n"),
         "name",
         str,
-        "Run folder name; an unfinished run of that name with the same settings resumes. "
-        "[default: exp, exp2, ...]",
+        "Run folder name; an unfinished run of that name with the same settings resumes.",
+        explained=f"{DEFAULT_RUN_NAME}, {DEFAULT_RUN_NAME}2, ...",
     ),
 ]
 
@@ -190,8 +244,6 @@ def _config_values(config_file, model_option, values) -> dict:
     """Settings from --config, then from flags actually given (flags win)."""
     merged = {}
     if config_file is not None:
-        from kerascnn.train_config import TrainConfig
-
         merged.update(TrainConfig.from_yaml(config_file).to_dict())
         for key in ("project", "name", "resume"):  # only when the file really sets them
             merged.pop(key, None)
@@ -250,7 +302,7 @@ _quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only err
 def train(config_file, model_option, resume, quiet, **values):
     """Train a model; writes runs/NAME with weights, history, plots and metrics."""
     # Settings are parsed and checked before TensorFlow loads: bad input fails fast.
-    from kerascnn.train_config import TrainConfig, resume_config
+    from kerascnn.train_config import resume_config
 
     if resume:  # every other setting comes from RUN_DIR/config.yaml
         config = resume_config(resume, epochs=values.get("epochs"))
@@ -308,14 +360,16 @@ def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
 @_config_option
 @_apply(_DATA_OPTIONS)
 @_apply(_OPTIM_OPTIONS)
-@click.option("--seed", "seed", type=int, default=None, help="Seed. [default: 0]")
-@click.option("--project", "project", default=None, help="Parent folder. [default: runs]")
+@click.option("--seed", "seed", type=int, default=None, help=_with_default("Seed.", "seed"))
+@click.option(
+    "--project", "project", default=None, help=_with_default("Parent folder.", "project")
+)
 @click.option(
     "--name",
     "-n",
     "name",
     default=None,
-    help="Output folder name. [default: lr_find, lr_find2, ...]",
+    help=f"Output folder name. [default: {LR_FIND_RUN_NAME}, {LR_FIND_RUN_NAME}2, ...]",
 )
 @_model_option
 @click.option("--start-lr", type=float, default=1e-7, show_default=True, help="Lowest rate tried.")
@@ -330,13 +384,11 @@ def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
 @_quiet_option
 def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values):
     """LR range test: sweep the learning rate, plot lr_find.png, suggest a rate."""
-    from kerascnn.train_config import TrainConfig
-
     config = TrainConfig.from_dict(
         _config_values(config_file, model_option, values), source="the command line"
     )
     config.validate()
-    from kerascnn.train import lr_find as run_lr_find
+    from kerascnn.lr_find import lr_find as run_lr_find
 
     run_lr_find(config, start_lr=start_lr, end_lr=end_lr, steps=steps, verbose=_verbose(quiet))
 
@@ -347,7 +399,7 @@ def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values)
     "-e",
     type=click.IntRange(min=1),
     default=None,
-    help="Epochs [default: the tuned recipe's 40].",
+    help=f"Epochs [default: the tuned recipe's {QUICKSTART['epochs']}].",
 )
 @click.option("--project", default="runs", show_default=True, help="Parent folder of the run.")
 @click.option("--name", "-n", default="quickstart", show_default=True, help="Run folder name.")
