@@ -7,6 +7,12 @@ built twice gets identical, hierarchical layer names (``stage2_block1_conv1``,
 
 Conventions follow torchvision: batch norm with ``epsilon=1e-5`` and momentum 0.9 (torch's 0.1),
 no conv bias before batch norm, explicit integer padding as in ``nn.Conv2d(padding=p)``.
+Padding names and amounts come from :mod:`kerascnn.arithmetic.formulas` (``PADDINGS``, the
+same-padding rule), the padding and pooling layers from :mod:`kerascnn.layers`.
+
+One module on purpose, though past 600 lines: it is one flat library (primitives, then the
+residual blocks built from them) sharing one naming scheme and the batch-norm constants, and
+architectures read it as ``blocks.X``.
 
 Example:
     >>> import keras
