@@ -200,7 +200,7 @@ _TRAIN_OPTIONS = [
         ("--strategy",),
         "strategy",
         str,
-        " | ".join(STRATEGIES[:-1]) + f" | {STRATEGIES[-1]} (TF_CONFIG).",
+        " | ".join(STRATEGIES) + " (TF_CONFIG).",
     ),
     _option(("--project",), "project", str, "Parent folder of run folders."),
     _option(
