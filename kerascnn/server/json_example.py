@@ -25,7 +25,17 @@ from kerascnn.server.status import invalid
 
 
 def examples_from_json(doc, method: str):
-    """``examples`` (+ optional ``context``) -> tensorflow_serving.apis.Input proto."""
+    """``examples`` (+ optional ``context``) -> tensorflow_serving.apis.Input proto.
+
+    Example:
+        >>> from kerascnn.server.jsonparse import parse
+        >>> examples_from_json(parse(b'{"instances": []}'), "classify")
+        Traceback (most recent call last):
+        ...
+        kerascnn.server.status.ServingError: JSON Value: {
+            "instances": []
+        } When method is classify, key 'examples' is expected and was not found
+    """
     from tensorflow_serving.apis import input_pb2
 
     inp = input_pb2.Input()
@@ -110,7 +120,18 @@ def _add_feature_value(val, name, feature):
 
 
 def classification_result_to_json(result) -> bytes:
-    """``{"results": [[[label, score], ...], ...]}`` (MakeJsonFromClassificationResult)."""
+    """``{"results": [[[label, score], ...], ...]}`` (MakeJsonFromClassificationResult).
+
+    Example:
+        >>> from tensorflow_serving.apis import classification_pb2
+        >>> result = classification_pb2.ClassificationResult()
+        >>> _ = result.classifications.add().classes.add(label="cat", score=0.5)
+        >>> print(classification_result_to_json(result).decode())
+        {
+            "results": [[["cat", 0.5]]
+            ]
+        }
+    """
     if not result.classifications:
         raise invalid("Cannot convert empty ClassificationResults to JSON")
     w = PrettyWriter()
@@ -133,7 +154,15 @@ def classification_result_to_json(result) -> bytes:
 
 
 def regression_result_to_json(result) -> bytes:
-    """``{"results": [v, ...]}`` (MakeJsonFromRegressionResult)."""
+    """``{"results": [v, ...]}`` (MakeJsonFromRegressionResult).
+
+    Example:
+        >>> from tensorflow_serving.apis import regression_pb2
+        >>> result = regression_pb2.RegressionResult()
+        >>> _ = result.regressions.add(value=1.5)
+        >>> regression_result_to_json(result).decode().splitlines()[1].strip()
+        '"results": [1.5]'
+    """
     if not result.regressions:
         raise invalid("Cannot convert empty RegressionResults to JSON")
     values = format_values(np.array([r.value for r in result.regressions], np.float32), False)

@@ -63,12 +63,24 @@ def _type_error(value, dtype) -> ServingError:
 
 
 def is_b64_object(value) -> bool:
-    """``{"b64": "<string>"}`` and nothing else."""
+    """``{"b64": "<string>"}`` and nothing else.
+
+    Example:
+        >>> from kerascnn.server.jsonparse import parse
+        >>> is_b64_object(parse(b'{"b64": "aGk="}')), is_b64_object(parse(b'{"b64": 1}'))
+        (True, False)
+    """
     return isinstance(value, JsonObject) and len(value) == 1 and is_string(value.get("b64"))
 
 
 def decode_b64_object(value) -> bytes:
-    """Decode ``{"b64": ...}`` with absl's rules: standard alphabet, padding optional."""
+    """Decode ``{"b64": ...}`` with absl's rules: standard alphabet, padding optional.
+
+    Example:
+        >>> from kerascnn.server.jsonparse import parse
+        >>> decode_b64_object(parse(b'{"b64": "aGk"}'))
+        b'hi'
+    """
     if not is_b64_object(value):
         raise invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
     text = as_bytes(value.get("b64"))
@@ -108,7 +120,12 @@ def _check_scalar(value, dtype):
 
 
 def dense_shape(value) -> list[int]:
-    """TF Serving's GetDenseTensorShape: follow the first element of each nested list."""
+    """TF Serving's GetDenseTensorShape: follow the first element of each nested list.
+
+    Example:
+        >>> dense_shape([[1, 2, 3], [4]])  # ragged: fill_values refuses it later
+        [2, 3]
+    """
     shape = []
     while isinstance(value, list):
         shape.append(len(value))
@@ -119,7 +136,16 @@ def dense_shape(value) -> list[int]:
 
 
 def fill_values(value, shape: list[int], dtype: int) -> list:
-    """FillTensorProto without recursion: check every level and return the flat values."""
+    """FillTensorProto without recursion: check every level and return the flat values.
+
+    Example:
+        >>> fill_values([[1, 2], [3, 4]], [2, 2], 3)  # 3 is DT_INT32
+        [1, 2, 3, 4]
+        >>> fill_values([[1, 2], [3]], [2, 2], 3)
+        Traceback (most recent call last):
+        ...
+        kerascnn.server.status.ServingError: Encountered list at unexpected size: 1 at level: 1 expected size: 2
+    """
     rank = len(shape)
     if rank > MAX_RANK:
         raise invalid(f"Shape has {rank} dimensions, more than the maximum of {MAX_RANK}")
@@ -149,7 +175,13 @@ def fill_values(value, shape: list[int], dtype: int) -> list:
 
 
 def to_array(flat: list, shape, dtype: int) -> np.ndarray:
-    """Flat checked values -> an array of the signature's dtype."""
+    """Flat checked values -> an array of the signature's dtype.
+
+    Example:
+        >>> to_array([1, 2, 3, 4], [2, 2], 1)  # 1 is DT_FLOAT
+        array([[1., 2.],
+               [3., 4.]], dtype=float32)
+    """
     np_dtype = NUMPY_DTYPE.get(dtype)
     if np_dtype is None:
         raise ServingError("UNIMPLEMENTED", f"Conversion to type: {dtype_name(dtype)}")
@@ -338,7 +370,13 @@ def _from_inputs(inputs, input_dtypes, names):
 
 
 def signature_name_from_json(doc) -> str:
-    """The optional ``signature_name`` of a request body ('' when absent)."""
+    """The optional ``signature_name`` of a request body ('' when absent).
+
+    Example:
+        >>> from kerascnn.server.jsonparse import parse
+        >>> signature_name_from_json(parse(b'{"signature_name": "serving_pixels"}'))
+        'serving_pixels'
+    """
     value = doc.get("signature_name")
     if value is None:
         return ""
@@ -358,7 +396,12 @@ class _B64(bytes):
 
 
 def format_values(arr: np.ndarray, as_bytes: bool) -> list[bytes]:
-    """Every element of ``arr`` formatted as TF Serving writes it (floats: WriteDecimal)."""
+    """Every element of ``arr`` formatted as TF Serving writes it (floats: WriteDecimal).
+
+    Example:
+        >>> format_values(np.array([0.1, 2.0], np.float32), False)
+        [b'0.1', b'2.0']
+    """
     flat = arr.reshape(-1)
     kind = arr.dtype.kind
     if arr.dtype == np.float32 or arr.dtype == np.float16:
@@ -416,7 +459,12 @@ def _write_nested(writer: PrettyWriter, values: list, shape: tuple, start: int) 
 
 
 def is_bytes_output(name: str, arr: np.ndarray) -> bool:
-    """TF Serving's IsNamedTensorBytes: a string tensor whose alias ends in ``_bytes``."""
+    """TF Serving's IsNamedTensorBytes: a string tensor whose alias ends in ``_bytes``.
+
+    Example:
+        >>> is_bytes_output("image_bytes", np.array([b"x"], object))
+        True
+    """
     return arr.dtype.kind in "OSU" and name.endswith("_bytes")
 
 

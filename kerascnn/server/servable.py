@@ -81,16 +81,19 @@ class Servable:
 
     # -- reference counting --------------------------------------------------------------
     def acquire(self):
+        """Count one more request in flight (``ServerCore.resolve`` does this)."""
         with self._cond:
             self._inflight += 1
 
     def release(self):
+        """Count one request finished; wake ``wait_idle`` when none is left."""
         with self._cond:
             self._inflight -= 1
             if self._inflight == 0:
                 self._cond.notify_all()
 
     def wait_idle(self, timeout=None):
+        """Block until no request is in flight (before unloading); False on timeout."""
         with self._cond:
             return self._cond.wait_for(lambda: self._inflight == 0, timeout)
 
@@ -170,6 +173,7 @@ class Servable:
 
     # -- protos for responses --------------------------------------------------------------
     def signature_def_map(self):
+        """Every SignatureDef of the version, as GetModelMetadata answers them."""
         sdm = get_model_metadata_pb2.SignatureDefMap()
         for key, sig in self.signature_defs.items():
             sdm.signature_def[key].CopyFrom(sig)

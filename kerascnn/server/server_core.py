@@ -71,6 +71,7 @@ class Model:
         return aspired_versions(self.config.model_version_policy, on_disk)
 
     def available(self) -> dict[int, Servable]:
+        """Version -> servable of the versions that may take requests now."""
         return {
             v: s.servable
             for v, s in self.versions.items()
@@ -79,7 +80,20 @@ class Model:
 
 
 class ServerCore:
-    """All models, their polling and the lookups requests make."""
+    """All models, their polling and the lookups requests make.
+
+    Example (a base path with no versions yet: 404s until one appears, as the module says):
+        >>> import tempfile
+        >>> options = ServerOptions(model_name="m", model_base_path=tempfile.mkdtemp(),
+        ...                         file_system_poll_wait_seconds=0)
+        >>> core = ServerCore(options)
+        >>> core.start()
+        >>> core.resolve("m")
+        Traceback (most recent call last):
+        ...
+        kerascnn.server.status.ServingError: Servable not found for request: Latest(m)
+        >>> core.stop()
+    """
 
     def __init__(self, options: ServerOptions, *, metrics: Metrics | None = None):
         self.options = options
@@ -127,6 +141,16 @@ class ServerCore:
                     self._unload(model, version)
 
     def validate_config(self, config) -> list[model_server_config_pb2.ModelConfig]:
+        """The config's model entries, or the INVALID_ARGUMENT TF Serving answers for them.
+
+        Example:
+            >>> config = model_server_config_pb2.ModelServerConfig()
+            >>> _ = config.model_config_list.config.add(name="m")
+            >>> ServerCore(ServerOptions()).validate_config(config)
+            Traceback (most recent call last):
+            ...
+            kerascnn.server.status.ServingError: Model m has no base_path
+        """
         which = config.WhichOneof("config")
         if which == "custom_model_config":
             raise invalid("ServerCore only supports model_config_list")
