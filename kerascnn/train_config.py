@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kerascnn.arithmetic import image_shape
 from kerascnn.errors import UsageError, unknown_name
 from kerascnn.runs import RunPaths, check_run_name, read_resume_state
 
@@ -227,13 +228,8 @@ def check_positive_int(name: str, value) -> None:
 
 
 def _shape(value) -> tuple[int, int, int]:
-    if isinstance(value, str):
-        value = value.replace("x", ",").split(",")
-    try:
-        shape = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise UsageError(f"input_shape {value!r} is not height,width,channels") from None
-    if len(shape) != 3 or min(shape) <= 0:
+    shape = image_shape(value)
+    if shape is None:
         raise UsageError(f"input_shape {value!r} is not height,width,channels")
     return shape
 

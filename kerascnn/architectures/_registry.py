@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from kerascnn.arithmetic import conv_output_size, effective_kernel_size
+from kerascnn.arithmetic import conv_output_size, effective_kernel_size, image_shape
 from kerascnn.errors import UsageError, unknown_name
 
 if TYPE_CHECKING:  # keras loads only when a model is built, so listing models stays fast
@@ -320,15 +320,8 @@ def recursion_headroom(limit: int = RECURSION_LIMIT) -> Iterator[None]:
 def _check_input_shape(info: ModelInfo, input_shape, overrides: dict) -> tuple[int, int, int]:
     if input_shape is None:
         return info.default_input_shape
-    try:
-        shape = tuple(int(v) for v in input_shape)
-        if any(float(v) != int(v) for v in input_shape):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UsageError(
-            f"bad input shape {input_shape!r} for {info.name}: expected (height, width, channels)"
-        ) from None
-    if len(shape) != 3 or min(shape) < 1:
+    shape = image_shape(input_shape)
+    if shape is None:
         raise UsageError(
             f"bad input shape {input_shape!r} for {info.name}: expected (height, width, channels) "
             "of positive integers"

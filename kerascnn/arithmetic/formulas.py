@@ -57,6 +57,7 @@ __all__ = [
     "dense_macs",
     "dense_params",
     "effective_kernel_size",
+    "image_shape",
     "next_receptive_field",
     "padding_amounts",
     "per_axis",
@@ -108,6 +109,41 @@ def per_axis(value, rank: int, what: str) -> tuple[int, ...]:
     if len(values) != rank:
         raise UsageError(f"{what} {value!r} does not have {rank} entries")
     return tuple(positive_int(v, what) for v in values)
+
+
+def image_shape(value) -> tuple[int, int, int] | None:
+    """``(height, width, channels)`` from ``"64,64,3"``, ``"64x64x3"`` or three whole numbers;
+    None when ``value`` is not three positive whole numbers.
+
+    The one reading of an image shape: the CLI, ``TrainConfig``, ``load_data`` and ``build``
+    call it and word their own error for None, so all four accept the same spellings.
+
+    Example:
+        >>> image_shape("64x64x3"), image_shape([28, 28.0, "1"])
+        ((64, 64, 3), (28, 28, 1))
+        >>> image_shape((32, 32)), image_shape("64,64,0"), image_shape([32, 32.5, 3])
+        (None, None, None)
+    """
+    if isinstance(value, str):
+        value = [part for part in value.replace("X", "x").replace("x", ",").split(",") if part.strip()]
+    try:
+        items = list(value)
+    except TypeError:
+        return None
+    shape = []
+    for item in items:
+        if isinstance(item, bool):
+            return None
+        try:
+            number = int(item)
+            if not isinstance(item, str) and float(item) != number:
+                return None  # 32.5 is not a size
+        except (TypeError, ValueError):
+            return None
+        shape.append(number)
+    if len(shape) != 3 or min(shape) < 1:
+        return None
+    return tuple(shape)
 
 
 def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:

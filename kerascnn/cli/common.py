@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kerascnn.arithmetic import image_shape
+
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
     """Parse ``"64,64,3"`` (or ``64x64x3``) into ``(64, 64, 3)``; None stays None.
@@ -14,12 +16,8 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     """
     if text is None:
         return None
-    parts = text.replace("x", ",").replace("X", ",").split(",")
-    try:
-        shape = tuple(int(p) for p in parts if p.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a shape like 64,64,3") from None
-    if len(shape) != 3 or min(shape) <= 0:
+    shape = image_shape(text)
+    if shape is None:
         raise click.BadParameter(f"{text!r} is not a shape like 64,64,3 (height,width,channels)")
     return shape
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kerascnn.arithmetic import image_shape
 from kerascnn.data.augment import build_augmenter
 from kerascnn.data.sources import Source, resolve
 from kerascnn.data.split import split_source
@@ -96,11 +97,8 @@ def check_input_shape(input_shape, source: Source) -> tuple[int, int, int]:
         if source.image_hw is None or channels is None:
             raise UsageError(f"pass input_shape for {source.spec} (its images vary in size)")
         return (*source.image_hw, channels)
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise UsageError(f"input_shape {input_shape!r} is not (height, width, channels)") from None
-    if len(shape) != 3 or min(shape) <= 0:
+    shape = image_shape(input_shape)
+    if shape is None:
         raise UsageError(f"input_shape {input_shape!r} is not (height, width, channels)")
     channels = shape[-1]
     if channels not in (1, 3, 4):
