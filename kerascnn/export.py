@@ -39,9 +39,13 @@ import tensorflow as tf
 
 from kerascnn.contract import (
     ASSETS_EXTRA,
+    CLASS_NAMES_SIGNATURE,
     DEFAULT_BASE,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_SIGNATURE,
+    LABELS_FILE,
     METADATA_FILE,
+    PIXELS_SIGNATURE,
     SIGNATURES,
     WARMUP_FILE,
     check_name,
@@ -254,9 +258,9 @@ class ServingModule(tf.Module):
 
     def signatures(self) -> dict:
         return {
-            "serving_default": self.serving_default,
-            "serving_pixels": self.serving_pixels,
-            "class_names": self.class_names,
+            DEFAULT_SIGNATURE: self.serving_default,
+            PIXELS_SIGNATURE: self.serving_pixels,
+            CLASS_NAMES_SIGNATURE: self.class_names,
         }
 
 
@@ -292,13 +296,13 @@ def warmup_requests(module: ServingModule, model_name: str):
     height, width, channels = module.input_shape
     logs = []
     requests = [
-        ("serving_default", "image_bytes", np.array([_sample_png(module.input_shape, 0)], object)),
+        (DEFAULT_SIGNATURE, "image_bytes", np.array([_sample_png(module.input_shape, 0)], object)),
         (
-            "serving_default",
+            DEFAULT_SIGNATURE,
             "image_bytes",
             np.array([_sample_png(module.input_shape, s) for s in range(1, 5)], object),
         ),
-        ("serving_pixels", "images", np.full((1, height, width, channels), 127.0, "float32")),
+        (PIXELS_SIGNATURE, "images", np.full((1, height, width, channels), 127.0, "float32")),
     ]
     for signature, input_name, value in requests:
         request = predict_pb2.PredictRequest(
@@ -403,7 +407,7 @@ def export_model(
 
 def _write_saved_model(module: ServingModule, directory: Path, class_names) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        labels = Path(scratch) / "labels.txt"
+        labels = Path(scratch) / LABELS_FILE
         labels.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
         module.labels_file = tf.saved_model.Asset(str(labels))  # -> assets/labels.txt
         try:

@@ -23,13 +23,12 @@ import numpy as np
 
 from kerascnn.client import Client, Prediction, format_table
 from kerascnn.console import say, verbosity
+from kerascnn.contract import DEFAULT_BASE
 from kerascnn.errors import KerasCNNError
 from kerascnn.evaluate import evaluate
 from kerascnn.export import export_model
 from kerascnn.train import RunResult, train
 from kerascnn.train_config import QUICKSTART, TrainConfig
-
-DEFAULT_SERVING_BASE = "serving/models"
 
 
 @dataclass
@@ -71,7 +70,7 @@ def write_digit_png(path, index: int = -1) -> tuple[Path, int]:
 
 
 def export_and_predict_digit(
-    run_dir, *, base=DEFAULT_SERVING_BASE, name="digits", version=1, echo=print
+    run_dir, *, base=DEFAULT_BASE, name="digits", version=1, echo=print
 ):
     """Export ``run_dir`` to ``BASE/NAME/VERSION`` (replacing it) and predict a real digit.
 
@@ -100,7 +99,7 @@ def quickstart(
     *,
     project="runs",
     name="quickstart",
-    serving_base=DEFAULT_SERVING_BASE,
+    serving_base=DEFAULT_BASE,
     export=True,
     verbose="auto",
     **overrides,

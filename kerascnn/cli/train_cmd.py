@@ -21,6 +21,7 @@ import dataclasses
 import click
 
 from kerascnn.cli.common import SHAPE
+from kerascnn.contract import DEFAULT_BASE
 from kerascnn.train_config import (
     DEFAULT_RUN_NAME,
     LR_FIND_RUN_NAME,
@@ -405,7 +406,7 @@ def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values)
 @click.option("--name", "-n", default="quickstart", show_default=True, help="Run folder name.")
 @click.option(
     "--serving-base",
-    default="serving/models",
+    default=DEFAULT_BASE,
     show_default=True,
     help="TF Serving model base directory the model is exported into (as digits/1).",
 )
