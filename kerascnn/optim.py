@@ -32,7 +32,7 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """``base * gamma ** (step // step_steps)``: drop by ``gamma`` every ``step_steps`` steps.
 
     Example:
-        >>> float(StepDecay(0.1, step_steps=10, gamma=0.5)(25))
+        >>> round(float(StepDecay(0.1, step_steps=10, gamma=0.5)(25)), 6)
         0.025
     """
 
@@ -141,8 +141,8 @@ class ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
     """``start * (end / start) ** (step / steps)``: the LR range test's sweep.
 
     Example:
-        >>> float(ExponentialRamp(1e-4, 1.0, steps=4)(2))  # doctest: +ELLIPSIS
-        0.01...
+        >>> round(float(ExponentialRamp(1e-4, 1.0, steps=4)(2)), 6)
+        0.01
     """
 
     def __init__(self, start, end, steps):
@@ -259,8 +259,8 @@ class SparseCrossentropy(keras.losses.Loss):
 
     Example:
         >>> loss = SparseCrossentropy(label_smoothing=0.1)
-        >>> round(float(loss([0], [[0.9, 0.1]])), 4)
-        0.3251
+        >>> round(float(loss([0], [[0.9, 0.1]])), 4)  # -(0.95 ln 0.9 + 0.05 ln 0.1)
+        0.2152
     """
 
     def __init__(self, label_smoothing=0.0, name="sparse_crossentropy", **kwargs):
