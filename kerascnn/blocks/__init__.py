@@ -1,0 +1,74 @@
+"""Building blocks: small functions on Keras functional-API tensors.
+
+Every function takes a ``name`` prefix and names each layer it creates from it, so a model
+built twice gets identical, hierarchical layer names (``stage2_block1_conv1``,
+``stage2_block1_bn1``, ``stage2_block1_relu1``, ``stage2_block1_downsample_conv``,
+``stage2_block1_out``) and never Keras' ``_1`` counters.
+
+One module per kind of block, all read as ``blocks.X``:
+
+* :mod:`~kerascnn.blocks.primitives`: activation, batch norm, padding, conv-BN-activation,
+  pooling, dense, dropout, flatten (torchvision's conventions: BN ``epsilon=1e-5``, no conv bias
+  before BN, explicit integer padding);
+* :mod:`~kerascnn.blocks.residual`: the identity path, basic and bottleneck blocks and their
+  pre-activation (ResNet v2) forms.
+
+Example:
+    >>> import keras
+    >>> from kerascnn import blocks
+    >>> inputs = keras.Input((32, 32, 3), name="input")
+    >>> x = blocks.conv_bn_act(inputs, 16, 3, padding="circular", name="stem")
+    >>> x = blocks.basic_block(x, 32, strides=2, shortcut="A", name="stage1_block1")
+    >>> tuple(x.shape)
+    (None, 16, 16, 32)
+"""
+
+from kerascnn.blocks.primitives import (
+    ACTIVATIONS,
+    BN_EPSILON,
+    BN_MOMENTUM,
+    PADDING_MODES,
+    PADDINGS,
+    activation,
+    adaptive_pool,
+    batch_norm,
+    conv_bn_act,
+    dense,
+    dropout,
+    flatten,
+    global_pool,
+    pad,
+    pool,
+)
+from kerascnn.blocks.residual import (
+    SHORTCUTS,
+    basic_block,
+    bottleneck_block,
+    preact_basic_block,
+    preact_bottleneck_block,
+    shortcut_branch,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "BN_EPSILON",
+    "BN_MOMENTUM",
+    "PADDINGS",
+    "PADDING_MODES",
+    "SHORTCUTS",
+    "activation",
+    "adaptive_pool",
+    "basic_block",
+    "batch_norm",
+    "bottleneck_block",
+    "conv_bn_act",
+    "dense",
+    "dropout",
+    "flatten",
+    "global_pool",
+    "pad",
+    "pool",
+    "preact_basic_block",
+    "preact_bottleneck_block",
+    "shortcut_branch",
+]
