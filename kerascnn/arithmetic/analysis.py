@@ -5,6 +5,21 @@
 ``kerascnn summary`` prints it. The formulas and the MAC convention are in
 :mod:`kerascnn.arithmetic.formulas`; this module only reads a model's graph.
 
+Parameters are read from each layer's weights, so grouped (``Conv2D(groups=g)``), depthwise and
+separable convolutions count exactly what Keras holds; their MACs come from
+:func:`~.formulas.conv_macs` (``groups``; depthwise is ``groups = C_in``) and
+:func:`~.formulas.separable_conv_macs`.
+
+Graphs that branch and merge (Inception's parallel branches, ResNet's shortcuts, DenseNet's
+concatenations): each tensor carries a receptive field, jump and start per axis, and where
+branches meet (``Add``, ``Concatenate``, ``Multiply``, ...) the merged tensor takes all three
+from the **widest path** — per axis, the branch with the largest receptive field (on a tie, the
+larger jump). In the usual architectures the branches' windows are centred alike, so the widest
+window contains the others' and is the exact set of input pixels the merged output sees.
+Branches pooled to the whole input and broadcast back (squeeze-and-excitation gates) are left
+out while a spatial branch remains: they rescale channels, and counting them would make every
+layer after the first such block report the whole image.
+
 It sits above ``layers``/``blocks`` in the layering (it reads models built from them) but
 imports neither, nor Keras: it recognises layers by class name and attributes, so it also reads
 models whose layers it has never seen. Its examples need a built Keras model, so they are
@@ -33,6 +48,7 @@ from kerascnn.arithmetic.formulas import (
     effective_kernel_size,
     padding_amounts,
     per_axis,
+    separable_conv_macs,
 )
 from kerascnn.errors import UsageError
 
@@ -297,6 +313,29 @@ def _adaptive(state: _Field, in_spatial, out_spatial) -> _Field:
     return _Field(tuple(rf), tuple(jump), tuple(start))
 
 
+def _merge(in_states) -> _Field:
+    """The state after ``Add`` / ``Concatenate`` / ``Multiply``: the widest path decides.
+
+    Per axis, the branch with the largest receptive field (on a tie, the larger jump; then the
+    first) gives the receptive field, the jump and the start, so the three describe one real
+    window rather than a mix of branches. Branches that were pooled to the whole input (a
+    squeeze-and-excitation gate broadcast over the map) are left out while a spatial branch
+    remains: they rescale channels, and counting them would make every layer after the first
+    such block report the whole image.
+    """
+    spatial = [s for s in in_states if not s.global_]
+    if not spatial:
+        first = in_states[0]
+        return _Field(first.rf, first.jump, first.start, global_=True)
+    rf, jump, start = [], [], []
+    for axis in range(len(spatial[0].rf)):
+        widest = max(spatial, key=lambda s: (s.rf[axis], s.jump[axis]))
+        rf.append(widest.rf[axis])
+        jump.append(widest.jump[axis])
+        start.append(widest.start[axis])
+    return _Field(tuple(rf), tuple(jump), tuple(start))
+
+
 def _window_params(layer, rank: int):
     kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
     kernel = per_axis(kernel, rank, "kernel size")
@@ -308,11 +347,8 @@ def _window_params(layer, rank: int):
 def _propagate(layer, kind: str, in_states, in_shapes, out_shape) -> _Field:
     """Receptive-field state of a layer's output, from its inputs' states and shapes."""
     data_format = getattr(layer, "data_format", None) or "channels_last"
-    if len(in_states) != 1:  # merges: the widest branch decides
-        rf = tuple(max(vals) for vals in zip(*(s.rf for s in in_states)))
-        jump = tuple(max(vals) for vals in zip(*(s.jump for s in in_states)))
-        start = tuple(min(vals) for vals in zip(*(s.start for s in in_states)))
-        merged = _Field(rf, jump, start, global_=any(s.global_ for s in in_states))
+    if len(in_states) != 1:
+        merged = _merge(in_states)
         merged.extent = _spatial(out_shape, data_format)
         return merged
 
@@ -407,15 +443,16 @@ def _layer_macs(layer, kind: str, in_shapes, out_shape, *, inner_macs=None) -> i
             positions = math.prod(_spatial(in_shape, data_format))
             groups = getattr(layer, "groups", 1) or 1
             return positions * c_in * math.prod(kernel) * layer.filters // groups
-        positions = math.prod(_spatial(out_shape, data_format))
-        if kind.startswith("Depthwise") or kind.startswith("Separable"):
-            depthwise = positions * c_in * layer.depth_multiplier * math.prod(kernel)
-            if kind.startswith("Depthwise"):
-                return depthwise
-            return depthwise + positions * c_in * layer.depth_multiplier * layer.filters
+        out_spatial = _spatial(out_shape, data_format)
+        if kind.startswith("Depthwise"):  # groups = C_in, C_in * m outputs
+            return conv_macs(out_spatial, kernel, c_in, _channels(out_shape, data_format),
+                             groups=c_in)
+        if kind.startswith("Separable"):
+            return separable_conv_macs(out_spatial, kernel, c_in, layer.filters,
+                                       depth_multiplier=layer.depth_multiplier)
         groups = getattr(layer, "groups", 1) or 1
         return conv_macs(
-            _spatial(out_shape, data_format),
+            out_spatial,
             kernel,
             c_in,
             _channels(out_shape, data_format),
@@ -487,8 +524,8 @@ def analyze(model) -> ModelAnalysis:
     (max / average / global / adaptive), padding layers (``ZeroPadding2D``, kerascnn's
     ``Padding2D`` / ``CircularPadding2D`` / ``ReflectPadding2D``, or any layer with a ``padding``
     attribute that grows the map), kerascnn's ``ZeroPadShortcut`` (a strided identity), batch
-    norm, activations, dropout, flatten and merges (``Add``: receptive field = max over branches,
-    ``Concatenate``). A nested model counts as one row whose MACs are its own total. Layers it
+    norm, activations, dropout, flatten and merges (``Add``, ``Concatenate``, ``Multiply``:
+    the widest path's receptive field, jump and start; see the module docstring). A nested model counts as one row whose MACs are its own total. Layers it
     does not know keep the receptive field when they keep the spatial size; otherwise it infers
     a padding or a window from the sizes.
 

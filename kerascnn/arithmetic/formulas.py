@@ -24,7 +24,9 @@ receptive field is the largest of the branches'.
 
 MAC convention (multiply-accumulates, the unit torchvision's "GFLOPS" column uses):
 
-* convolution: ``H_out * W_out * C_out * (k_h * k_w * C_in / groups)`` (depthwise: groups = C_in);
+* convolution: ``H_out * W_out * C_out * (k_h * k_w * C_in / groups)`` (depthwise: groups = C_in,
+  C_out = C_in * depth multiplier);
+* separable convolution (depthwise, then a pointwise 1x1): the sum of those two convolutions;
 * dense: ``in * out`` (times any leading axes when applied to a feature map);
 * bias additions, batch norm, activations, pooling, padding, merges and dropout count as 0 —
   they are cheap element-wise work, and leaving them out makes the figures comparable with the
@@ -64,6 +66,8 @@ __all__ = [
     "positive_int",
     "receptive_fields",
     "same_padding",
+    "separable_conv_macs",
+    "separable_conv_params",
     "size_preserving_padding",
     "source_index",
 ]
@@ -414,6 +418,61 @@ def conv_macs(
     if kernel is None:
         kernel = (kernel_size,) * len(spatial)
     return math.prod(spatial) * out_channels * math.prod(kernel) * (in_channels // groups)
+
+
+def separable_conv_params(
+    kernel_size: int | Sequence[int],
+    in_channels: int,
+    out_channels: int,
+    *,
+    depth_multiplier: int = 1,
+    use_bias: bool = True,
+) -> int:
+    """Weights of a separable convolution (Keras ``SeparableConv2D``, MobileNet's block).
+
+    A depthwise ``k x k`` convolution (``groups = C_in``, ``C_in * m`` outputs, no bias) then a
+    pointwise ``1 x 1`` one to ``C_out`` (+ ``C_out`` biases)::
+
+        prod(k) * C_in * m  +  C_in * m * C_out
+
+    Example:
+        >>> separable_conv_params(3, 16, 32)  # 9*16 + 16*32 + 32
+        688
+        >>> separable_conv_params(3, 256, 256, use_bias=False) * 8 < conv_params(3, 256, 256)
+        True
+    """
+    kernel = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+    mid = positive_int(in_channels, "input channels") * positive_int(
+        depth_multiplier, "depth multiplier"
+    )
+    depthwise = conv_params(kernel, in_channels, mid, groups=in_channels, use_bias=False)
+    return depthwise + conv_params((1,) * len(kernel), mid, out_channels, use_bias=use_bias)
+
+
+def separable_conv_macs(
+    output_size: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    in_channels: int,
+    out_channels: int,
+    *,
+    depth_multiplier: int = 1,
+) -> int:
+    """Multiply-accumulates of a separable convolution: its depthwise plus its pointwise part.
+
+    ``prod(out) * C_in * m * prod(k)  +  prod(out) * C_in * m * C_out`` (both parts run at the
+    output resolution: a strided separable conv strides in its depthwise part).
+
+    Example:
+        >>> separable_conv_macs((8, 8), 3, 16, 32)  # 64*16*9 + 64*16*32
+        41984
+    """
+    kernel = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+    spatial = (output_size,) * len(kernel) if isinstance(output_size, int) else tuple(output_size)
+    mid = positive_int(in_channels, "input channels") * positive_int(
+        depth_multiplier, "depth multiplier"
+    )
+    depthwise = conv_macs(spatial, kernel, in_channels, mid, groups=in_channels)
+    return depthwise + conv_macs(spatial, (1,) * len(kernel), mid, out_channels)
 
 
 def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
