@@ -11,6 +11,7 @@ Example:
     $ kerascnn visualize gradcam runs/exp digit.png --class 7
     $ kerascnn visualize padding
     $ kerascnn visualize conv-matrix --padding circular
+    $ kerascnn visualize savings --channels 256 --out savings.png
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ OUT = click.option(
 
 @click.group()
 def visualize():
-    """Filters, feature maps, Grad-CAM, classic kernels, padding and conv-as-matrix, as PNGs."""
+    """Filters, feature maps, Grad-CAM, classic kernels, padding, conv-as-matrix and the
+    savings of 1x1 / depthwise convolutions, as PNGs."""
 
 
 @visualize.command()
@@ -150,4 +152,32 @@ def conv_matrix(size, kernel_size, padding, stride, out):
 
     picture = plot_conv_matrix(size=size, kernel_size=kernel_size, padding=padding, stride=stride,
                                out=out or f"conv_matrix_{padding}.png")
+    click.echo(picture.path)
+
+
+@visualize.command()
+@click.option("--channels", "-c", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Input channels C_in.")
+@click.option("--out-channels", type=click.IntRange(min=1), default=None,
+              help="Output channels C_out [default: C_in].")
+@click.option("--size", type=click.IntRange(1, 4096), default=56, show_default=True,
+              help="Feature map height and width (MACs scale with it).")
+@click.option("--reduction", type=click.IntRange(min=1), default=4, show_default=True,
+              help="The bottleneck works at C_in / REDUCTION channels.")
+@OUT
+def savings(channels, out_channels, size, reduction, out):
+    """Weights and MACs of a standard 3x3, a 1x1 bottleneck and a depthwise-separable conv.
+
+    Prints each design's counts (to stderr) and the PNG's path.
+    """
+    from kerascnn.arithmetic import format_count
+    from kerascnn.visualize import plot_savings
+
+    picture = plot_savings(in_channels=channels, out_channels=out_channels, size=size,
+                           reduction=reduction, out=out or "savings.png")
+    designs, ratios = picture.data["designs"], picture.data["param_ratios"]
+    for index, (design, ratio) in enumerate(zip(designs, ratios)):
+        saving = f", {ratio:.2f}x fewer weights than the standard 3x3" if index else ""
+        click.echo(f"{design.name}: {design.params:,} weights, {format_count(design.macs)} MACs "
+                   f"({design.macs:,}){saving}", err=True)
     click.echo(picture.path)

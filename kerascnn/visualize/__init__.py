@@ -15,7 +15,8 @@ One module per figure, on two shared ones:
   :func:`kerascnn.loading.load_keras_model`), and the layers a figure can show;
 * :mod:`.kernels` — classic kernels on a photo; :mod:`.filters` — learned kernels;
   :mod:`.featuremaps` — activations per layer or stage; :mod:`.grad_cam` — Grad-CAM;
-  :mod:`.padding` — padding, stride and dilation; :mod:`.convmatrix` — a conv as a matrix.
+  :mod:`.padding` — padding, stride and dilation; :mod:`.convmatrix` — a conv as a matrix;
+  :mod:`.savings` — what 1x1 bottlenecks and depthwise separation save in weights and MACs.
 
 (``featuremaps`` and ``grad_cam`` are not named ``feature_maps`` / ``gradcam`` because those are
 the functions ``kerascnn.visualize.feature_maps`` and ``kerascnn.visualize.gradcam``; a submodule
@@ -41,9 +42,12 @@ from kerascnn.visualize.grad_cam import gradcam, plot_gradcam
 from kerascnn.visualize.inputs import SAMPLE_PREFIX, load_image, sample_image_path
 from kerascnn.visualize.kernels import CLASSIC_KERNELS, apply_kernel, plot_classic_kernels
 from kerascnn.visualize.padding import PaddingCase, padding_cases, plot_padding
+from kerascnn.visualize.savings import ConvDesign, ConvStep, conv_designs, plot_savings
 
 __all__ = [
     "CLASSIC_KERNELS",
+    "ConvDesign",
+    "ConvStep",
     "DPI",
     "HEADER_PX",
     "MAX_TILES",
@@ -52,6 +56,7 @@ __all__ = [
     "PaddingCase",
     "Picture",
     "apply_kernel",
+    "conv_designs",
     "feature_maps",
     "gradcam",
     "load_image",
@@ -62,6 +67,7 @@ __all__ = [
     "plot_filters",
     "plot_gradcam",
     "plot_padding",
+    "plot_savings",
     "sample_image_path",
     "stage_layers",
 ]
