@@ -51,6 +51,8 @@ PUBLISHED_PARAMS = {
     "resnet44": 658_586,
     "resnet56": 853_018,
     "resnet110": 1_727_962,
+    "googlenet": 6_624_904,
+    "inception_v3": 23_817_352,
 }
 # Models whose default build allocates > 50M parameters: correct but slow on a busy CPU.
 HEAVY = {n for n, p in PUBLISHED_PARAMS.items() if p > 50_000_000}
@@ -112,6 +114,8 @@ def test_table_entry_carries_reference_published_params_macs_and_min_size(name):
         assert (info.default_input_shape, info.default_num_classes) == ((32, 32, 1), 10)
     elif info.family == "resnet_cifar":
         assert (info.default_input_shape, info.default_num_classes) == ((32, 32, 3), 10)
+    elif name == "inception_v3":  # keras.applications' default
+        assert (info.default_input_shape, info.default_num_classes) == ((299, 299, 3), 1000)
     else:
         assert (info.default_input_shape, info.default_num_classes) == ((224, 224, 3), 1000)
 

@@ -17,7 +17,7 @@ Example:
 """
 
 # Importing a family module registers its models.
-from kerascnn.architectures import alexnet, lenet, resnet, vgg  # noqa: E402,F401,I001
+from kerascnn.architectures import alexnet, inception, lenet, resnet, vgg  # noqa: E402,F401,I001
 from kerascnn.architectures._registry import (
     ModelInfo,
     build,

@@ -11,7 +11,9 @@ One module per kind of block, all read as ``blocks.X``:
   pooling, dense, dropout, flatten (torchvision's conventions: BN ``epsilon=1e-5``, no conv bias
   before BN, explicit integer padding);
 * :mod:`~kerascnn.blocks.residual`: the identity path, basic and bottleneck blocks and their
-  pre-activation (ResNet v2) forms.
+  pre-activation (ResNet v2) forms;
+* :mod:`~kerascnn.blocks.inception`: GoogLeNet's Inception module, Inception v3's factorised
+  modules and grid reductions, torch's ceil-mode max pool.
 
 Example:
     >>> import keras
@@ -23,6 +25,17 @@ Example:
     (None, 16, 16, 32)
 """
 
+from kerascnn.blocks.inception import (
+    INCEPTION_BN_EPSILON,
+    ceil_max_pool,
+    grid_reduction_a,
+    grid_reduction_b,
+    inception_a,
+    inception_b,
+    inception_c,
+    inception_conv,
+    inception_module,
+)
 from kerascnn.blocks.primitives import (
     ACTIVATIONS,
     BN_EPSILON,
@@ -53,6 +66,7 @@ __all__ = [
     "ACTIVATIONS",
     "BN_EPSILON",
     "BN_MOMENTUM",
+    "INCEPTION_BN_EPSILON",
     "PADDINGS",
     "PADDING_MODES",
     "SHORTCUTS",
@@ -61,11 +75,19 @@ __all__ = [
     "basic_block",
     "batch_norm",
     "bottleneck_block",
+    "ceil_max_pool",
     "conv_bn_act",
     "dense",
     "dropout",
     "flatten",
     "global_pool",
+    "grid_reduction_a",
+    "grid_reduction_b",
+    "inception_a",
+    "inception_b",
+    "inception_c",
+    "inception_conv",
+    "inception_module",
     "pad",
     "pool",
     "preact_basic_block",
