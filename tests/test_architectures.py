@@ -51,6 +51,9 @@ PUBLISHED_PARAMS = {
     "resnet44": 658_586,
     "resnet56": 853_018,
     "resnet110": 1_727_962,
+    "densenet121": 7_978_856,
+    "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
     "googlenet": 6_624_904,
     "inception_v3": 23_817_352,
 }

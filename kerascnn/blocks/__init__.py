@@ -12,6 +12,7 @@ One module per kind of block, all read as ``blocks.X``:
   before BN, explicit integer padding);
 * :mod:`~kerascnn.blocks.residual`: the identity path, basic and bottleneck blocks and their
   pre-activation (ResNet v2) forms;
+* :mod:`~kerascnn.blocks.dense`: DenseNet-BC dense layers, dense blocks and transitions;
 * :mod:`~kerascnn.blocks.inception`: GoogLeNet's Inception module, Inception v3's factorised
   modules and grid reductions, torch's ceil-mode max pool.
 
@@ -25,6 +26,12 @@ Example:
     (None, 16, 16, 32)
 """
 
+from kerascnn.blocks.dense import (
+    DENSENET_BN_EPSILON,
+    dense_block,
+    dense_layer,
+    dense_transition,
+)
 from kerascnn.blocks.inception import (
     INCEPTION_BN_EPSILON,
     ceil_max_pool,
@@ -66,6 +73,7 @@ __all__ = [
     "ACTIVATIONS",
     "BN_EPSILON",
     "BN_MOMENTUM",
+    "DENSENET_BN_EPSILON",
     "INCEPTION_BN_EPSILON",
     "PADDINGS",
     "PADDING_MODES",
@@ -78,6 +86,9 @@ __all__ = [
     "ceil_max_pool",
     "conv_bn_act",
     "dense",
+    "dense_block",
+    "dense_layer",
+    "dense_transition",
     "dropout",
     "flatten",
     "global_pool",
