@@ -6,7 +6,7 @@ basic or bottleneck blocks (64, 128, 256, 512 filters; stride 2 in the first blo
 2–4); global average pool; fc. Bottleneck stride sits on the 3×3 conv (v1.5, torchvision's
 default) unless ``variant="v1"``. CIFAR stem: 3×3 conv (16) → BN → ReLU; three stages of
 ``(depth-2)/6`` basic blocks with 16, 32, 64 filters and option-A (zero-padding) shortcuts.
-ResNet50V2 follows keras.applications: stem conv with bias and no BN, the stride in the *last*
+ResNet50V2 / 101V2 / 152V2 follow keras.applications: stem conv with bias and no BN, the stride in the *last*
 block of stages 1–3, pre-activation bottlenecks, a final BN + ReLU.
 
 Layer names: ``stem_conv``, ``stem_bn``, ``stem_relu``, ``stem_pool``, then
@@ -41,6 +41,8 @@ HE_2016_V2 = (
     "He, Zhang, Ren, Sun: Identity Mappings in Deep Residual Networks, ECCV 2016 "
     "(arXiv:1603.05027); layout of keras.applications ResNet50V2"
 )
+HE_2016_V2_101 = HE_2016_V2.replace("ResNet50V2", "ResNet101V2")
+HE_2016_V2_152 = HE_2016_V2.replace("ResNet50V2", "ResNet152V2")
 XIE_2017 = (
     "Xie, Girshick, Dollar, Tu, He: Aggregated Residual Transformations for Deep Neural "
     "Networks, CVPR 2017 (arXiv:1611.05431); torchvision layout"
@@ -203,6 +205,12 @@ IMAGENET.variant("resnet152", block="bottleneck", layers=(3, 8, 36, 3),
 IMAGENET.variant("resnet50v2", block="preact_bottleneck", layers=(3, 4, 6, 3),
                  params=25_568_360, macs=3_482_255_360, reference=HE_2016_V2,
                  description="ResNet-50 v2 (pre-activation)")
+IMAGENET.variant("resnet101v2", block="preact_bottleneck", layers=(3, 4, 23, 3),
+                 params=44_577_896, macs=7_194_476_544, reference=HE_2016_V2_101,
+                 description="ResNet-101 v2 (pre-activation)")
+IMAGENET.variant("resnet152v2", block="preact_bottleneck", layers=(3, 8, 36, 3),
+                 params=60_236_904, macs=10_906_697_728, reference=HE_2016_V2_152,
+                 description="ResNet-152 v2 (pre-activation)")
 IMAGENET.variant("resnext50_32x4d", block="bottleneck", layers=(3, 4, 6, 3),
                  groups=32, width_per_group=4,
                  params=25_028_904, macs=4_230_479_872, reference=XIE_2017,
