@@ -6,6 +6,7 @@ Four dense blocks of bottleneck layers (growth rate 32, 1×1 width 4 × 32) with
 (BN-ReLU-1×1 conv halving the channels, 2×2/2 average pool) between consecutive blocks; a final
 BN → ReLU; global average pool; fc. BN epsilon 1.001e-5 (keras.applications; torchvision
 uses 1e-5), so keras.applications' weights load layer for layer and compute the same function.
+BN momentum is the zoo's (0.9, torch's 0.1; keras.applications' 0.99): it only shapes training.
 
 Stages: ``stem`` (to the max pool, stride 4), then ``stage1`` … ``stage4``, each one dense
 block. A transition *begins* the stage whose block it feeds (``stage2_transition_*``), the way
@@ -110,8 +111,9 @@ DENSENET = Family(
     spatial_plan=_plan,
 )
 
-# params: trainable parameters (torchvision's figures; keras.applications' trainable count is
-# the same, its BN moving statistics being non-trainable); macs at 224x224.
+# params: trainable parameters, torchvision's figures. keras.applications' trainable counts are
+# the same; its totals (8,062,504 / 14,307,880 / 20,242,984) add the BN moving means and
+# variances, which are non-trainable in Keras (buffers in torch). macs at 224x224.
 # fmt: off
 DENSENET.variant("densenet121", block_config=(6, 12, 24, 16),
                  params=7_978_856, macs=2_834_161_664, reference=HUANG_2017.format(depth=121),
