@@ -8,7 +8,7 @@ for very deep graphs (:func:`kerascnn.loading.load_model` reads them back).
 
 Families: LeNet-5, AlexNet, VGG-11/13/16/19 (± batch norm), ResNet-18/34/50/101/152 (v1.5),
 ResNet50V2, ResNeXt-50 32×4d, Wide ResNet-50-2, CIFAR ResNet-20/32/44/56/110,
-DenseNet-121/169/201.
+DenseNet-121/169/201, GoogLeNet, Inception v3.
 
 Example:
     >>> from kerascnn.architectures import build, get_model_info
