@@ -7,8 +7,8 @@ the per-stage feature maps; ``save_model`` wraps ``model.save`` with headroom
 for very deep graphs (:func:`kerascnn.loading.load_model` reads them back).
 
 Families: LeNet-5, AlexNet, VGG-11/13/16/19 (± batch norm), ResNet-18/34/50/101/152 (v1.5),
-ResNet50V2, ResNeXt-50 32×4d, Wide ResNet-50-2, CIFAR ResNet-20/32/44/56/110,
-DenseNet-121/169/201, GoogLeNet, Inception v3.
+ResNet50V2/101V2/152V2, ResNeXt-50 32×4d, Wide ResNet-50-2, CIFAR ResNet-20/32/44/56/110,
+DenseNet-121/169/201, GoogLeNet, Inception v3, MobileNet v1/v2/v3-small/v3-large.
 
 Example:
     >>> from kerascnn.architectures import build, get_model_info
@@ -18,7 +18,7 @@ Example:
 """
 
 # Importing a family module registers its models.
-from kerascnn.architectures import alexnet, densenet, inception, lenet, resnet, vgg  # noqa: E402,F401,I001
+from kerascnn.architectures import alexnet, densenet, inception, lenet, mobilenet, resnet, vgg  # noqa: E402,F401,I001
 from kerascnn.architectures._registry import (
     ModelInfo,
     build,

@@ -14,7 +14,9 @@ One module per kind of block, all read as ``blocks.X``:
   pre-activation (ResNet v2) forms;
 * :mod:`~kerascnn.blocks.dense`: DenseNet-BC dense layers, dense blocks and transitions;
 * :mod:`~kerascnn.blocks.inception`: GoogLeNet's Inception module, Inception v3's factorised
-  modules and grid reductions, torch's ceil-mode max pool.
+  modules and grid reductions, torch's ceil-mode max pool;
+* :mod:`~kerascnn.blocks.mobile`: depthwise and depthwise-separable convolutions, inverted
+  residuals (MobileNetV2/V3), squeeze-and-excitation, the round-to-8 width rule.
 
 Example:
     >>> import keras
@@ -42,6 +44,19 @@ from kerascnn.blocks.inception import (
     inception_c,
     inception_conv,
     inception_module,
+)
+from kerascnn.blocks.mobile import (
+    MOBILE_ACTIVATIONS,
+    MOBILE_BN_EPSILON,
+    MOBILE_BN_MOMENTUM,
+    depthwise_conv_bn_act,
+    inverted_residual_block,
+    make_divisible,
+    mobile_activation,
+    mobile_batch_norm,
+    mobile_conv_bn_act,
+    separable_block,
+    squeeze_excite,
 )
 from kerascnn.blocks.primitives import (
     ACTIVATIONS,
@@ -75,6 +90,9 @@ __all__ = [
     "BN_MOMENTUM",
     "DENSENET_BN_EPSILON",
     "INCEPTION_BN_EPSILON",
+    "MOBILE_ACTIVATIONS",
+    "MOBILE_BN_EPSILON",
+    "MOBILE_BN_MOMENTUM",
     "PADDINGS",
     "PADDING_MODES",
     "SHORTCUTS",
@@ -89,6 +107,7 @@ __all__ = [
     "dense_block",
     "dense_layer",
     "dense_transition",
+    "depthwise_conv_bn_act",
     "dropout",
     "flatten",
     "global_pool",
@@ -99,9 +118,16 @@ __all__ = [
     "inception_c",
     "inception_conv",
     "inception_module",
+    "inverted_residual_block",
+    "make_divisible",
+    "mobile_activation",
+    "mobile_batch_norm",
+    "mobile_conv_bn_act",
     "pad",
     "pool",
     "preact_basic_block",
     "preact_bottleneck_block",
+    "separable_block",
     "shortcut_branch",
+    "squeeze_excite",
 ]
