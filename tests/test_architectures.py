@@ -44,6 +44,12 @@ PUBLISHED_PARAMS = {
     "resnet101": 44_549_160,
     "resnet152": 60_192_808,
     "resnet50v2": 25_568_360,
+    "resnet101v2": 44_577_896,
+    "resnet152v2": 60_236_904,
+    "mobilenet": 4_231_976,
+    "mobilenet_v2": 3_504_872,
+    "mobilenet_v3_small": 2_542_856,
+    "mobilenet_v3_large": 5_483_032,
     "resnext50_32x4d": 25_028_904,
     "wide_resnet50_2": 68_883_240,
     "resnet20": 269_722,
@@ -76,10 +82,11 @@ def trainable_params(model) -> int:
 
 
 def conv_dense_macs(model) -> int:
-    """Batch-1 multiply-accumulates of every Conv2D (out_h*out_w*k*k*c_in/g*c_out) and Dense."""
+    """Batch-1 multiply-accumulates of every Conv2D (out_h*out_w*k*k*c_in/g*c_out), every
+    DepthwiseConv2D (out_h*out_w*k*k*c_in*depth_multiplier: its kernel is k×k×c_in×m) and Dense."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             _, height, width, _ = layer.output.shape
             total += height * width * int(np.prod(layer.kernel.shape))
         elif isinstance(layer, keras.layers.Dense):
