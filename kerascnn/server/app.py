@@ -107,11 +107,12 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
         if api.prometheus_path:
             _say(f"Prometheus metrics at: http://{shown}:{options.rest_api_port}"
                  f"{api.prometheus_path}")
-    _say(f"kerascnn serve ready: {rest}  gRPC {options.grpc_host}:{grpc_port}  (Ctrl-C to stop)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first, then the ready line: whoever reads "ready" may signal at once (tests do).
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    _say(f"kerascnn serve ready: {rest}  gRPC {options.grpc_host}:{grpc_port}  (Ctrl-C to stop)")
     await stop.wait()
     _say("kerascnn serve: shutting down, letting requests in flight finish ...")
     # Stop accepting on both ports first, then wait for what is in flight.
