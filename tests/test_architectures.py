@@ -21,6 +21,7 @@ from kerascnn.architectures import (
     save_model,
     stage_outputs,
 )
+from kerascnn.arithmetic import analyze
 from kerascnn.errors import UsageError
 from kerascnn.layers import Padding2D, ZeroPadShortcut
 from kerascnn.loading import load_keras_file
@@ -62,6 +63,14 @@ PUBLISHED_PARAMS = {
     "densenet201": 20_013_928,
     "googlenet": 6_624_904,
     "inception_v3": 23_817_352,
+}
+# Depth as the literature counts it: weighted layers on the longest path (the number in the name;
+# GoogLeNet "22 layers deep", Inception v3 "48 layers deep" as its common documentation says,
+# MobileNet v1 28 counting depthwise and pointwise layers apart, MobileNetV2 53).
+PUBLISHED_DEPTH = {
+    "lenet5": 5, "alexnet": 8, "vgg11": 11, "vgg16": 16, "vgg19": 19, "resnet18": 18,
+    "resnet50": 50, "resnet152": 152, "resnet110": 110, "googlenet": 22, "inception_v3": 48,
+    "densenet121": 121, "densenet201": 201, "mobilenet": 28, "mobilenet_v2": 53,
 }
 # Models whose default build allocates > 50M parameters: correct but slow on a busy CPU.
 HEAVY = {n for n, p in PUBLISHED_PARAMS.items() if p > 50_000_000}
@@ -141,6 +150,9 @@ def test_default_build_has_exact_published_params_and_table_macs(name):
     assert trainable_params(model) == PUBLISHED_PARAMS[name] == info.params
     assert conv_dense_macs(model) == info.macs
     assert model.layers[-1].name == "predictions"
+    report = analyze(model)
+    assert report.depth == info.depth == PUBLISHED_DEPTH.get(name, info.depth)
+    assert report.feature_receptive_field == (info.receptive_field,) * 2
 
 
 def test_macs_agree_with_published_figures():

@@ -20,7 +20,9 @@ def test_models_table_lists_every_registered_model(cli):
     proc = cli("models")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["model", "family", "input", "classes", "params", "MACs", "reference"]
+    assert lines[0].split() == [
+        "model", "family", "input", "classes", "params", "MACs", "depth", "RF", "reference"
+    ]
     names = [line.split()[0] for line in lines[2:] if line.strip() and not line.startswith(" ")]
     registered = list_models()
     assert names[: len(registered)] == registered
@@ -31,6 +33,25 @@ def test_models_table_lists_every_registered_model(cli):
     # columns line up: every row's params column ends where the header's does
     end = lines[0].index("params") + len("params")
     assert all(line[end - 1] != " " for line in lines[2 : 2 + len(registered)])
+
+
+def test_models_named_in_order_with_depth_and_receptive_field(cli):
+    """The lecture's path as one table: the names asked for, in that order."""
+    path = ["lenet5", "alexnet", "vgg16", "googlenet", "resnet50", "densenet121", "mobilenet_v2"]
+    proc = cli("models", *path)
+    assert proc.returncode == 0, proc.stderr
+    header, _, *rows = proc.stdout.splitlines()[: 2 + len(path)]
+    assert [row.split()[0] for row in rows] == path
+
+    def column(title):  # right-aligned numbers end where their header does
+        end = header.index(f" {title} ") + len(title) + 1
+        return {row.split()[0]: int(row[:end].split()[-1]) for row in rows}
+
+    assert column("depth") == {"lenet5": 5, "alexnet": 8, "vgg16": 16, "googlenet": 22,
+                               "resnet50": 50, "densenet121": 121, "mobilenet_v2": 53}
+    assert column("RF")["resnet50"] == 427
+    unknown = cli("models", "resnet5O")
+    assert unknown.returncode == 2 and "did you mean 'resnet50'" in unknown.stderr
 
 
 def test_models_json_lists_every_registered_model(cli):

@@ -2,8 +2,8 @@
 
 Family modules (lenet, alexnet, vgg, resnet) declare their zoo the same way: one
 :class:`Family` holding what its variants share (builder, default input, overrides, spatial
-plan), then one ``FAMILY.variant(name, **architecture, params=..., macs=..., reference=...,
-description=...)`` call per model, so each module's table reads by name. Spatial arithmetic
+plan), then one ``FAMILY.variant(name, **architecture, params=..., macs=..., depth=...,
+receptive_field=..., reference=..., description=...)`` call per model, so each module's table reads by name. Spatial arithmetic
 comes from :mod:`kerascnn.arithmetic`; this module imports nothing above the architectures.
 """
 
@@ -40,7 +40,11 @@ class ModelInfo:
     ``out_h*out_w*k_h*k_w*c_in/groups*c_out`` per conv, ``in*out`` per dense; batch norm,
     pooling, additions and biases not counted). ``min_input_size``: the smallest height/width
     accepted. ``spatial_plan``: the (kernel, stride, total padding) of every size-changing layer
-    on the main path, ``None`` padding meaning Keras "same".
+    on the main path, ``None`` padding meaning Keras "same". ``depth``: weighted layers on the
+    longest input-to-output path (the number in VGG-16, ResNet-50; GoogLeNet's 22).
+    ``receptive_field``: the final feature map's receptive field in input pixels at the default
+    input. Both are what :func:`kerascnn.arithmetic.analyze` measures, stored so listing the
+    zoo builds nothing.
 
     Example:
         >>> from kerascnn.architectures import get_model_info
@@ -58,6 +62,8 @@ class ModelInfo:
     macs: int | None = None
     reference: str = ""
     description: str = ""
+    depth: int | None = None
+    receptive_field: int | None = None
     min_input_size: int = 1
     overrides: tuple[str, ...] = COMMON_OVERRIDES
     spatial_plan: Callable[[dict], list] | None = dataclasses.field(
@@ -78,6 +84,8 @@ class ModelInfo:
             "default_num_classes": self.default_num_classes,
             "params": self.params,
             "macs": self.macs,
+            "depth": self.depth,
+            "receptive_field": self.receptive_field,
             "min_input_size": self.min_input_size,
             "reference": self.reference,
             "description": self.description,
@@ -150,6 +158,8 @@ def register(
     overrides: tuple[str, ...] = (),
     spatial_plan: Callable[[dict], list] | None = None,
     min_size: int | None = None,
+    depth: int | None = None,
+    receptive_field: int | None = None,
 ):
     """Add a model to the registry; usable directly or as a decorator on the builder.
 
@@ -184,6 +194,8 @@ def register(
                 overrides=overrides,
                 spatial_plan=spatial_plan,
                 min_size=min_size,
+                depth=depth,
+                receptive_field=receptive_field,
             )
             return fn
 
@@ -204,6 +216,8 @@ def register(
         macs=macs,
         reference=reference,
         description=description,
+        depth=depth,
+        receptive_field=receptive_field,
         min_input_size=min_size,
         overrides=tuple(dict.fromkeys(COMMON_OVERRIDES + tuple(overrides))),
         spatial_plan=spatial_plan,
@@ -226,7 +240,7 @@ class Family:
         >>> TINY = Family("tiny", tiny, default_input_shape=(8, 8, 1), default_num_classes=2,
         ...               spatial_plan=lambda config: [(3, 2, 0)])
         >>> info = TINY.variant("tiny8", width=8, params=82, macs=72, reference="none",
-        ...                     description="Tiny, 8 filters")
+        ...                     description="Tiny, 8 filters", depth=2, receptive_field=3)
         >>> info.config, info.min_input_size
         ({'width': 8}, 3)
         >>> _ = _REGISTRY.pop("tiny8")  # keep the doctest out of the zoo
@@ -248,11 +262,15 @@ class Family:
         macs: int,
         reference: str,
         description: str,
+        depth: int,
+        receptive_field: int,
         overrides: tuple[str, ...] = (),
         **architecture,
     ) -> ModelInfo:
         """Register model ``name``: the family's builder with ``architecture`` arguments, its
-        published trainable ``params`` and ``macs`` at the defaults, and its ``reference``.
+        published trainable ``params`` and ``macs`` at the defaults, its ``depth`` and final
+        ``receptive_field`` (both as :func:`kerascnn.arithmetic.analyze` measures them), and its
+        ``reference``.
         ``overrides`` adds overrides for this variant only. Example: see :class:`Family`.
         """
         return register(
@@ -266,6 +284,8 @@ class Family:
             macs=macs,
             reference=reference,
             description=description,
+            depth=depth,
+            receptive_field=receptive_field,
             overrides=self.overrides + tuple(overrides),
             spatial_plan=self.spatial_plan,
         )

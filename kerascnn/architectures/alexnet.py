@@ -108,7 +108,7 @@ ALEXNET = Family(
 ALEXNET.variant(
     "alexnet",
     params=61_100_840,
-    macs=714_188_480,
+    macs=714_188_480, depth=8, receptive_field=195,
     reference=REFERENCE,
     description="AlexNet (torchvision layout, adaptive 6x6 average pool)",
 )

@@ -116,12 +116,12 @@ DENSENET = Family(
 # variances, which are non-trainable in Keras (buffers in torch). macs at 224x224.
 # fmt: off
 DENSENET.variant("densenet121", block_config=(6, 12, 24, 16),
-                 params=7_978_856, macs=2_834_161_664, reference=HUANG_2017.format(depth=121),
+                 params=7_978_856, macs=2_834_161_664, depth=121, receptive_field=2071, reference=HUANG_2017.format(depth=121),
                  description="DenseNet-121 (BC, k=32, blocks 6-12-24-16)")
 DENSENET.variant("densenet169", block_config=(6, 12, 32, 32),
-                 params=14_149_480, macs=3_359_843_328, reference=HUANG_2017.format(depth=169),
+                 params=14_149_480, macs=3_359_843_328, depth=169, receptive_field=3351, reference=HUANG_2017.format(depth=169),
                  description="DenseNet-169 (BC, k=32, blocks 6-12-32-32)")
 DENSENET.variant("densenet201", block_config=(6, 12, 48, 32),
-                 params=20_013_928, macs=4_291_365_888, reference=HUANG_2017.format(depth=201),
+                 params=20_013_928, macs=4_291_365_888, depth=201, receptive_field=3863, reference=HUANG_2017.format(depth=201),
                  description="DenseNet-201 (BC, k=32, blocks 6-12-48-32)")
 # fmt: on

@@ -227,8 +227,8 @@ INCEPTION_V3 = Family(
 # params: trainable parameters (Inception v3's BN has no gamma: 2 fewer per channel, plus the
 # non-trainable moving statistics); macs: multiply-accumulates at 224 / 299.
 # fmt: off
-GOOGLENET.variant("googlenet", params=6_624_904, macs=1_498_376_192, reference=SZEGEDY_2015,
+GOOGLENET.variant("googlenet", params=6_624_904, macs=1_498_376_192, depth=22, receptive_field=379, reference=SZEGEDY_2015,
                   description="GoogLeNet (Inception v1), torchvision layout")
-INCEPTION_V3.variant("inception_v3", params=23_817_352, macs=5_713_216_096, reference=SZEGEDY_2016,
+INCEPTION_V3.variant("inception_v3", params=23_817_352, macs=5_713_216_096, depth=48, receptive_field=1311, reference=SZEGEDY_2016,
                      description="Inception v3, keras.applications layout")
 # fmt: on

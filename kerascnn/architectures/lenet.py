@@ -85,7 +85,7 @@ LENET = Family(
 LENET.variant(
     "lenet5",
     params=61_706,
-    macs=416_520,
+    macs=416_520, depth=5, receptive_field=16,
     reference=REFERENCE,
     description="LeNet-5: tanh, average pooling, C3 fully connected",
 )

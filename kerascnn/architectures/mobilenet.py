@@ -333,14 +333,14 @@ V3 = Family("mobilenet", _mobilenet_v3, overrides=("alpha",), spatial_plan=_plan
 
 # params: trainable parameters; macs: multiply-accumulates at 224×224×3, 1000 classes.
 # fmt: off
-V1.variant("mobilenet", params=4_231_976, macs=568_740_352, reference=HOWARD_2017,
+V1.variant("mobilenet", params=4_231_976, macs=568_740_352, depth=28, receptive_field=315, reference=HOWARD_2017,
            description="MobileNet v1 (alpha 1.0)")
-V2.variant("mobilenet_v2", params=3_504_872, macs=300_774_272, reference=SANDLER_2018,
+V2.variant("mobilenet_v2", params=3_504_872, macs=300_774_272, depth=53, receptive_field=491, reference=SANDLER_2018,
            description="MobileNetV2 (alpha 1.0)")
 V3.variant("mobilenet_v3_small", bnecks=V3_SMALL, last_point_channels=1024,
-           params=2_542_856, macs=56_510_400, reference=HOWARD_2019.format("MobileNetV3Small"),
+           params=2_542_856, macs=56_510_400, depth=54, receptive_field=639, reference=HOWARD_2019.format("MobileNetV3Small"),
            description="MobileNetV3-Small (alpha 1.0)")
 V3.variant("mobilenet_v3_large", bnecks=V3_LARGE, last_point_channels=1280,
-           params=5_483_032, macs=216_589_760, reference=HOWARD_2019.format("MobileNetV3Large"),
+           params=5_483_032, macs=216_589_760, depth=64, receptive_field=595, reference=HOWARD_2019.format("MobileNetV3Large"),
            description="MobileNetV3-Large (alpha 1.0)")
 # fmt: on

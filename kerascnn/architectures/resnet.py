@@ -188,52 +188,52 @@ CIFAR = Family(
 # params: trainable parameters; macs: multiply-accumulates at the default input (224 / 32).
 # fmt: off
 IMAGENET.variant("resnet18", block="basic", layers=(2, 2, 2, 2),
-                 params=11_689_512, macs=1_814_073_344, reference=HE_2016,
+                 params=11_689_512, macs=1_814_073_344, depth=18, receptive_field=435, reference=HE_2016,
                  description="ResNet-18")
 IMAGENET.variant("resnet34", block="basic", layers=(3, 4, 6, 3),
-                 params=21_797_672, macs=3_663_761_408, reference=HE_2016,
+                 params=21_797_672, macs=3_663_761_408, depth=34, receptive_field=899, reference=HE_2016,
                  description="ResNet-34")
 IMAGENET.variant("resnet50", block="bottleneck", layers=(3, 4, 6, 3),
-                 params=25_557_032, macs=4_089_184_256, reference=HE_2016_V15,
+                 params=25_557_032, macs=4_089_184_256, depth=50, receptive_field=427, reference=HE_2016_V15,
                  description="ResNet-50 v1.5", overrides=STRIDE_VARIANT)
 IMAGENET.variant("resnet101", block="bottleneck", layers=(3, 4, 23, 3),
-                 params=44_549_160, macs=7_801_405_440, reference=HE_2016_V15,
+                 params=44_549_160, macs=7_801_405_440, depth=101, receptive_field=971, reference=HE_2016_V15,
                  description="ResNet-101 v1.5", overrides=STRIDE_VARIANT)
 IMAGENET.variant("resnet152", block="bottleneck", layers=(3, 8, 36, 3),
-                 params=60_192_808, macs=11_513_626_624, reference=HE_2016_V15,
+                 params=60_192_808, macs=11_513_626_624, depth=152, receptive_field=1451, reference=HE_2016_V15,
                  description="ResNet-152 v1.5", overrides=STRIDE_VARIANT)
 IMAGENET.variant("resnet50v2", block="preact_bottleneck", layers=(3, 4, 6, 3),
-                 params=25_568_360, macs=3_482_255_360, reference=HE_2016_V2,
+                 params=25_568_360, macs=3_482_255_360, depth=50, receptive_field=483, reference=HE_2016_V2,
                  description="ResNet-50 v2 (pre-activation)")
 IMAGENET.variant("resnet101v2", block="preact_bottleneck", layers=(3, 4, 23, 3),
-                 params=44_577_896, macs=7_194_476_544, reference=HE_2016_V2_101,
+                 params=44_577_896, macs=7_194_476_544, depth=101, receptive_field=1027, reference=HE_2016_V2_101,
                  description="ResNet-101 v2 (pre-activation)")
 IMAGENET.variant("resnet152v2", block="preact_bottleneck", layers=(3, 8, 36, 3),
-                 params=60_236_904, macs=10_906_697_728, reference=HE_2016_V2_152,
+                 params=60_236_904, macs=10_906_697_728, depth=152, receptive_field=1507, reference=HE_2016_V2_152,
                  description="ResNet-152 v2 (pre-activation)")
 IMAGENET.variant("resnext50_32x4d", block="bottleneck", layers=(3, 4, 6, 3),
                  groups=32, width_per_group=4,
-                 params=25_028_904, macs=4_230_479_872, reference=XIE_2017,
+                 params=25_028_904, macs=4_230_479_872, depth=50, receptive_field=427, reference=XIE_2017,
                  description="ResNeXt-50 32x4d", overrides=STRIDE_VARIANT)
 IMAGENET.variant("wide_resnet50_2", block="bottleneck", layers=(3, 4, 6, 3),
                  width_per_group=128,
-                 params=68_883_240, macs=11_398_021_120, reference=ZAGORUYKO_2016,
+                 params=68_883_240, macs=11_398_021_120, depth=50, receptive_field=427, reference=ZAGORUYKO_2016,
                  description="Wide ResNet-50-2", overrides=STRIDE_VARIANT)
 
 # CIFAR ResNet-n: (n - 2) / 6 basic blocks in each of three stages.
 CIFAR.variant("resnet20", layers=(3, 3, 3),
-              params=269_722, macs=40_551_040, reference=HE_2016_CIFAR,
+              params=269_722, macs=40_551_040, depth=20, receptive_field=81, reference=HE_2016_CIFAR,
               description="CIFAR ResNet-20 (3 basic blocks per stage, option A)")
 CIFAR.variant("resnet32", layers=(5, 5, 5),
-              params=464_154, macs=68_862_592, reference=HE_2016_CIFAR,
+              params=464_154, macs=68_862_592, depth=32, receptive_field=137, reference=HE_2016_CIFAR,
               description="CIFAR ResNet-32 (5 basic blocks per stage, option A)")
 CIFAR.variant("resnet44", layers=(7, 7, 7),
-              params=658_586, macs=97_174_144, reference=HE_2016_CIFAR,
+              params=658_586, macs=97_174_144, depth=44, receptive_field=193, reference=HE_2016_CIFAR,
               description="CIFAR ResNet-44 (7 basic blocks per stage, option A)")
 CIFAR.variant("resnet56", layers=(9, 9, 9),
-              params=853_018, macs=125_485_696, reference=HE_2016_CIFAR,
+              params=853_018, macs=125_485_696, depth=56, receptive_field=249, reference=HE_2016_CIFAR,
               description="CIFAR ResNet-56 (9 basic blocks per stage, option A)")
 CIFAR.variant("resnet110", layers=(18, 18, 18),
-              params=1_727_962, macs=252_887_680, reference=HE_2016_CIFAR,
+              params=1_727_962, macs=252_887_680, depth=110, receptive_field=501, reference=HE_2016_CIFAR,
               description="CIFAR ResNet-110 (18 basic blocks per stage, option A)")
 # fmt: on

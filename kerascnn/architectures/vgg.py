@@ -84,23 +84,23 @@ VGG = Family("vgg", _vgg, overrides=("activation", "padding_mode"), spatial_plan
 # trainable parameters (gamma, beta) per conv channel; MACs count convs and dense layers only.
 # fmt: off
 VGG.variant("vgg11", convs=(1, 1, 2, 2, 2), batch_norm=False,
-            params=132_863_336, macs=7_609_090_048, reference=REFERENCE, description="VGG-11")
+            params=132_863_336, macs=7_609_090_048, depth=11, receptive_field=150, reference=REFERENCE, description="VGG-11")
 VGG.variant("vgg11_bn", convs=(1, 1, 2, 2, 2), batch_norm=True,
-            params=132_868_840, macs=7_609_090_048, reference=REFERENCE,
+            params=132_868_840, macs=7_609_090_048, depth=11, receptive_field=150, reference=REFERENCE,
             description="VGG-11 with batch norm")
 VGG.variant("vgg13", convs=(2, 2, 2, 2, 2), batch_norm=False,
-            params=133_047_848, macs=11_308_466_176, reference=REFERENCE, description="VGG-13")
+            params=133_047_848, macs=11_308_466_176, depth=13, receptive_field=156, reference=REFERENCE, description="VGG-13")
 VGG.variant("vgg13_bn", convs=(2, 2, 2, 2, 2), batch_norm=True,
-            params=133_053_736, macs=11_308_466_176, reference=REFERENCE,
+            params=133_053_736, macs=11_308_466_176, depth=13, receptive_field=156, reference=REFERENCE,
             description="VGG-13 with batch norm")
 VGG.variant("vgg16", convs=(2, 2, 3, 3, 3), batch_norm=False,
-            params=138_357_544, macs=15_470_264_320, reference=REFERENCE, description="VGG-16")
+            params=138_357_544, macs=15_470_264_320, depth=16, receptive_field=212, reference=REFERENCE, description="VGG-16")
 VGG.variant("vgg16_bn", convs=(2, 2, 3, 3, 3), batch_norm=True,
-            params=138_365_992, macs=15_470_264_320, reference=REFERENCE,
+            params=138_365_992, macs=15_470_264_320, depth=16, receptive_field=212, reference=REFERENCE,
             description="VGG-16 with batch norm")
 VGG.variant("vgg19", convs=(2, 2, 4, 4, 4), batch_norm=False,
-            params=143_667_240, macs=19_632_062_464, reference=REFERENCE, description="VGG-19")
+            params=143_667_240, macs=19_632_062_464, depth=19, receptive_field=268, reference=REFERENCE, description="VGG-19")
 VGG.variant("vgg19_bn", convs=(2, 2, 4, 4, 4), batch_norm=True,
-            params=143_678_248, macs=19_632_062_464, reference=REFERENCE,
+            params=143_678_248, macs=19_632_062_464, depth=19, receptive_field=268, reference=REFERENCE,
             description="VGG-19 with batch norm")
 # fmt: on

@@ -136,6 +136,42 @@ class ModelAnalysis(list):
             macs=sum(s.macs for s in self),
         )
 
+    @property
+    def depth(self) -> int:
+        """Weighted layers (convolutions, depthwise ones included, and dense layers) on the
+        longest path from input to output: the number in a network's name.
+
+        Counted this way VGG-16 is 16, ResNet-50 50, DenseNet-121 121, GoogLeNet 22 and
+        Inception v3 48, as their papers count; shortcuts and parallel branches add nothing.
+
+        Example:
+            >>> analyze(kerascnn.build("resnet50")).depth  # doctest: +SKIP
+            50
+        """
+        weighted = _CONV | _CONV_TRANSPOSE | {"Dense"}
+        longest: dict[str, int] = {}
+        for stats in self:  # layers come in graph order, every input before its consumers
+            before = max((longest.get(name, 0) for name in stats.inputs), default=0)
+            longest[stats.name] = before + (stats.type in weighted)
+        return max(longest.values(), default=0)
+
+    @property
+    def feature_receptive_field(self) -> tuple[int, ...]:
+        """Receptive field of the final feature map: the last layer whose output still has
+        more than one position, i.e. what the classifier's global pooling looks through.
+
+        Example:
+            >>> analyze(kerascnn.build("resnet50")).feature_receptive_field  # doctest: +SKIP
+            (427, 427)
+        """
+        spatial = [
+            s for s in self
+            if s.receptive_field and len(s.output_shape) >= 2
+            and not isinstance(s.output_shape[0], tuple)
+            and any((d or 0) > 1 for d in s.output_shape[:-1])
+        ]
+        return tuple(int(v) for v in spatial[-1].receptive_field) if spatial else ()
+
     def to_dict(self) -> dict:
         """JSON-ready: ``{"model", "input_shape", "layers": [...], "totals": {...}}``.
 

@@ -50,18 +50,24 @@ def _shape_text(shape) -> str:
 
 
 @click.command()
+@click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def models(as_json):
-    """List every registered model: default input, parameters, MACs, reference.
+def models(names, as_json):
+    """List registered models (all, or NAMES in the order given): default input, parameters,
+    MACs, depth, receptive field, reference.
 
     Parameters are Keras trainable parameters at the default input and class count; MACs are
-    multiply-accumulates of one forward pass (convolutions and dense layers). The table
-    shortens the references; --json has them in full.
+    multiply-accumulates of one forward pass (convolutions and dense layers); depth counts the
+    weighted layers on the longest path (the 50 of ResNet-50); RF is the receptive field of the
+    final feature map in input pixels. The table shortens the references; --json has them in
+    full.
+
+    Example: kerascnn models lenet5 alexnet vgg16 googlenet resnet50 mobilenet_v2
     """
     from kerascnn.architectures import get_model_info, list_models
     from kerascnn.arithmetic import format_count, format_table
 
-    infos = [get_model_info(name) for name in list_models()]
+    infos = [get_model_info(name) for name in (names or list_models())]
     if as_json:
         click.echo(json.dumps([_info_dict(info) for info in infos], indent=2, default=str))
         return
@@ -73,12 +79,14 @@ def models(as_json):
             info.default_num_classes,
             f"{info.params:,}" if info.params is not None else "-",
             format_count(info.macs),
+            "-" if info.depth is None else info.depth,
+            "-" if info.receptive_field is None else info.receptive_field,
             _short_reference(getattr(info, "reference", "")),
         ]
         for info in infos
     ]
-    headers = ["model", "family", "input", "classes", "params", "MACs", "reference"]
-    click.echo(format_table(headers, rows, right=[3, 4, 5]))
+    headers = ["model", "family", "input", "classes", "params", "MACs", "depth", "RF", "reference"]
+    click.echo(format_table(headers, rows, right=[3, 4, 5, 6, 7]))
     click.echo(f"\n{len(rows)} models. Details: kerascnn summary NAME [--input-shape H,W,C]")
 
 
