@@ -17,8 +17,13 @@ import pytest
 import tensorflow as tf
 
 from kerascnn.architectures import build, get_model_info
-from kerascnn.arithmetic import analyze, conv_macs, conv_params
-from kerascnn.arithmetic.formulas import separable_conv_macs, separable_conv_params
+from kerascnn.arithmetic import (
+    analyze,
+    conv_macs,
+    conv_params,
+    separable_conv_macs,
+    separable_conv_params,
+)
 
 layers = keras.layers
 

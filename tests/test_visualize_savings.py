@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from kerascnn import visualize as vis
-from kerascnn.arithmetic import conv_macs, conv_params
-from kerascnn.arithmetic.formulas import separable_conv_macs, separable_conv_params
+from kerascnn.arithmetic import conv_macs, conv_params, separable_conv_macs, separable_conv_params
 from kerascnn.errors import UsageError
 
 

@@ -49,6 +49,8 @@ from kerascnn.arithmetic.formulas import (
     positive_int,
     receptive_fields,
     same_padding,
+    separable_conv_macs,
+    separable_conv_params,
     size_preserving_padding,
     source_index,
 )
@@ -82,6 +84,8 @@ __all__ = [
     "positive_int",
     "receptive_fields",
     "same_padding",
+    "separable_conv_macs",
+    "separable_conv_params",
     "size_preserving_padding",
     "source_index",
     *sorted(_LAZY),
