@@ -213,6 +213,32 @@ def _spatial(layer):
     return shape[1:3] if len(shape) == 4 else ()
 
 
+# The families added with the lectures' second half, held to the first half's standard.
+LECTURE_FAMILIES = [
+    "googlenet", "inception_v3", "densenet121", "densenet169", "densenet201", "mobilenet",
+    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet101v2", "resnet152v2",
+]
+
+
+@pytest.mark.parametrize("name", LECTURE_FAMILIES)
+def test_new_families_take_any_channels_pool_and_expose_their_stages(name):
+    """At the smallest input, with one channel: stable names built twice, a pooled headless
+    backbone, and one feature map per stage, the last of them the backbone's output."""
+    info = get_model_info(name)
+    shape = (info.min_input_size, info.min_input_size, 1)
+    first = layer_names(build(name, input_shape=shape, num_classes=3))
+    assert first == layer_names(build(name, input_shape=shape, num_classes=3))
+    assert not [n for n in first if re.search(r"_\d+$", n)]  # no Keras "_1" counters
+    backbone = build(name, input_shape=shape, include_top=False)
+    channels = backbone.output_shape[-1]
+    for pooling in ("avg", "max"):
+        pooled = build(name, input_shape=shape, include_top=False, pooling=pooling)
+        assert pooled.output_shape == (None, channels)
+    stages = stage_outputs(backbone)
+    assert list(stages)[0] == "stem" and len(stages) >= 4
+    assert tuple(list(stages.values())[-1].shape) == tuple(backbone.output.shape)
+
+
 def test_layer_names_are_identical_when_built_twice_in_one_process():
     for name, kwargs in [
         ("lenet5", {}),
