@@ -25,6 +25,10 @@ imports neither, nor Keras: it recognises layers by class name and attributes, s
 models whose layers it has never seen. Its examples need a built Keras model, so they are
 skipped as doctests.
 
+One module though past 600 lines: the walker, the per-layer propagation rules it applies and
+the report it fills are one concern, and splitting them would only pass private state between
+files.
+
 Example:
     >>> from kerascnn.arithmetic import analyze
     >>> report = analyze(kerascnn.build("resnet50"))  # doctest: +SKIP
