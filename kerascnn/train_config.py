@@ -14,6 +14,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,9 +125,14 @@ class TrainConfig:
         """Build from a mapping; unknown keys fail with a did-you-mean. Dashes in keys are
         accepted (``learning-rate``) and a ``meta`` section (run metadata) is ignored.
 
+        Values are coerced to their field's type (:func:`coerce_setting`), because YAML 1.1,
+        which PyYAML reads, takes ``1e-3`` for a string: only ``1.0e-3`` is a float there.
+
         Example:
             >>> TrainConfig.from_dict({"learning-rate": 0.1}).learning_rate
             0.1
+            >>> TrainConfig.from_dict({"learning_rate": "1e-3", "epochs": "5"}).learning_rate
+            0.001
         """
         if not isinstance(values, dict):
             raise UsageError(f"{source} must be a mapping of settings, not {type(values).__name__}")
@@ -135,7 +144,7 @@ class TrainConfig:
                 continue
             if name not in known:
                 raise unknown_name(f"setting in {source}:", str(key), known)
-            clean[name] = value
+            clean[name] = coerce_setting(name, value, source=source)
         if clean.get("input_shape") is not None:
             clean["input_shape"] = _shape(clean["input_shape"])
         return cls(**clean)
@@ -183,6 +192,8 @@ class TrainConfig:
             Traceback (most recent call last):
             kerascnn.errors.UsageError: unknown optimizer 'adamm' (did you mean 'adam'?)
         """
+        for name in self.field_names():  # numbers and switches have their declared types
+            check_setting_type(name, getattr(self, name))
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         if self.schedule not in SCHEDULES:
@@ -212,6 +223,118 @@ class TrainConfig:
             _shape(self.input_shape)
         if not isinstance(self.model_options, dict):
             raise UsageError(f"model_options must be a mapping, not {self.model_options!r}")
+
+
+# ---------------------------------------------------------------------------- field types
+
+_TRUE_WORDS = ("true", "yes", "on", "1")
+_FALSE_WORDS = ("false", "no", "off", "0")
+
+
+@functools.cache
+def _setting_kinds() -> dict[str, tuple[type | None, bool]]:
+    """Each field's scalar kind (``float``, ``int``, ``bool``; None for everything else, which
+    is left as given) and whether it may be None, read from ``TrainConfig``'s annotations.
+
+    Example:
+        >>> _setting_kinds()["weight_decay"], _setting_kinds()["epochs"], _setting_kinds()["model"]
+        ((<class 'float'>, True), (<class 'int'>, False), (None, False))
+    """
+    kinds = {}
+    for name, hint in typing.get_type_hints(TrainConfig).items():
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        optional = type(None) in args
+        scalar = [a for a in args if a in (float, int, bool)]
+        kinds[name] = (scalar[0] if len(scalar) == 1 else None, optional)
+    return kinds
+
+
+def _kind_words(kind: type) -> str:
+    return {float: "a number", int: "an integer", bool: "true or false"}[kind]
+
+
+def _coerced(kind: type, value):
+    """``value`` as ``kind``, or None when it does not convert exactly (see coerce_setting)."""
+    if isinstance(value, bool):  # bool is an int to Python, never a number to a user
+        return value if kind is bool else None
+    if kind is bool:
+        if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS:
+            return value.strip().lower() in _TRUE_WORDS
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if kind is float else _integral(value.strip())
+        except ValueError:
+            return None
+    if kind is float and isinstance(value, numbers.Real):
+        return float(value)
+    if kind is int and isinstance(value, numbers.Integral):
+        return int(value)
+    if kind is int and isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _integral(text: str) -> int:
+    """``"12"`` or ``"1e3"`` as an int; ValueError for ``"2.5"`` or words."""
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)
+        if not number.is_integer():
+            raise
+        return int(number)
+
+
+def coerce_setting(name: str, value, *, source: str | None = None):
+    """``value`` converted to the type ``TrainConfig`` declares for ``name``.
+
+    Numbers may come as strings (``"1e-3"``, ``"64"``), integers as integral floats
+    (``64.0``), switches as ``true``/``false``/``yes``/``no``; None stays None where the field
+    allows it. Fields that are not numbers or switches are returned unchanged (``cache`` takes
+    ``auto`` or a YAML ``true``/``false``). A value that does not convert exactly fails with
+    one :class:`UsageError` naming the field (and ``source``, when given).
+
+    Example:
+        >>> coerce_setting("learning_rate", "1e-3"), coerce_setting("epochs", 12.0)
+        (0.001, 12)
+        >>> coerce_setting("epochs", 2.5, source="c.yaml")
+        Traceback (most recent call last):
+        kerascnn.errors.UsageError: epochs must be an integer, not 2.5 (in c.yaml)
+    """
+    kind, optional = _setting_kinds()[name]
+    if kind is None or (value is None and optional):
+        return value
+    coerced = _coerced(kind, value) if value is not None else None
+    if coerced is None:
+        where = f" (in {source})" if source else ""
+        raise UsageError(f"{name} must be {_kind_words(kind)}, not {value!r}{where}")
+    return coerced
+
+
+def check_setting_type(name: str, value) -> None:
+    """Fail unless ``value`` already has ``name``'s declared type (no conversion: Python
+    callers pass numbers as numbers), so a ``"5e-4"`` string cannot slip into training.
+
+    Example:
+        >>> check_setting_type("weight_decay", 5e-4)
+        >>> check_setting_type("weight_decay", "5e-4")
+        Traceback (most recent call last):
+        kerascnn.errors.UsageError: weight_decay must be a number, not '5e-4'
+    """
+    kind, optional = _setting_kinds()[name]
+    if kind is None or (value is None and optional):
+        return
+    if isinstance(value, bool):
+        exact = kind is bool
+    elif kind is float:
+        exact = isinstance(value, numbers.Real)
+    elif kind is int:
+        exact = isinstance(value, numbers.Integral)
+    else:
+        exact = False
+    if not exact:
+        raise UsageError(f"{name} must be {_kind_words(kind)}, not {value!r}")
 
 
 def check_positive_int(name: str, value) -> None:
