@@ -23,6 +23,50 @@ from kerascnn.errors import KerasCNNError, UsageError, unknown_name
 
 VAL_NAMES = ("validation", "val", "valid")
 
+# Image-classification datasets people name without the ``tfds:`` prefix. A bare spec is checked
+# against this fixed list, not ``tfds.list_builders()``: the check runs on the error path of
+# every mistyped spec (``kerascnn data inspect``, ``train --data``), which must stay one quick,
+# TensorFlow-free line, and importing TensorFlow Datasets takes seconds and loads TensorFlow.
+# A name missing here still works as ``tfds:NAME``; only the hint is limited. A test checks
+# that every name is a real TFDS dataset.
+WELL_KNOWN_TFDS = (
+    "beans",
+    "binary_alpha_digits",
+    "caltech101",
+    "caltech_birds2011",
+    "cars196",
+    "cassava",
+    "cats_vs_dogs",
+    "cifar10",
+    "cifar100",
+    "cmaterdb",
+    "colorectal_histology",
+    "deep_weeds",
+    "dtd",
+    "emnist",
+    "eurosat",
+    "fashion_mnist",
+    "food101",
+    "horses_or_humans",
+    "imagenet2012",
+    "imagenette",
+    "kmnist",
+    "malaria",
+    "mnist",
+    "omniglot",
+    "oxford_flowers102",
+    "oxford_iiit_pet",
+    "patch_camelyon",
+    "plant_village",
+    "quickdraw_bitmap",
+    "resisc45",
+    "rock_paper_scissors",
+    "stanford_dogs",
+    "stl10",
+    "svhn_cropped",
+    "tf_flowers",
+)
+
 
 def _prepare_hint(name: str, data_dir) -> str:
     where = f" --data_dir {data_dir}" if data_dir else ""
