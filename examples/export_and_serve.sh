@@ -32,13 +32,16 @@ kerascnn export "$RUN" --base "$WORK/models" --name digits
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 REST_PORT=${REST_PORT:-$(free_port)}
 GRPC_PORT=${GRPC_PORT:-$(free_port)}
-kerascnn serve --model-name digits --model-base-path "$WORK/models/digits" \
+# Python itself goes to the background (not the `kerascnn` shell function above: `func &` runs a
+# subshell, so $! would be the subshell's PID and killing it would leave the server running).
+"$PY" -m kerascnn serve --model-name digits --model-base-path "$WORK/models/digits" \
   --port "$GRPC_PORT" --rest-api-port "$REST_PORT" > "$WORK/server.log" 2>&1 &
 SERVER=$!
 stop_server() {
   if kill -0 "$SERVER" 2>/dev/null; then
-    kill -TERM "$SERVER" && wait "$SERVER" || true
-    echo "server stopped"
+    kill -TERM "$SERVER"
+    wait "$SERVER" || true  # its exit status after SIGTERM is not ours to report
+    echo "server stopped (pid $SERVER)"
   fi
 }
 trap stop_server EXIT

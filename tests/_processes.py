@@ -1,8 +1,9 @@
 """kerascnn as a user runs it, for the tests: the CLI and ``kerascnn serve`` as subprocesses.
 
-The one home of the tests' free-port helper, ``run_cli`` and ``start_server``; ``conftest.py``
-builds its fixtures (``cli``, ``serve``) on them, and tests import them normally (never from
-``conftest``).
+The one home of the tests' free-port helper, ``run_cli``, ``start_server`` and the check that
+no test leaves a process behind (``leftover_processes``); ``conftest.py`` builds its fixtures
+(``cli``, ``serve``) and its session-end check on them, and tests import them normally (never
+from ``conftest``).
 
 Example:
     from _processes import start_server
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,3 +175,90 @@ def start_server(*, model_base_path=None, model_name=None, model_config_file=Non
     except BaseException:
         server.stop()
         raise
+
+
+# --- Processes a test left behind -------------------------------------------------------------
+
+# Set (to a per-session token) in the pytest process's environment at session start, so every
+# process the session starts inherits it. A process whose parent died is re-parented to init and
+# is no longer a descendant of pytest (exactly what a backgrounded shell function leaks); the
+# marker still finds it. A process started with an environment built from scratch does not
+# inherit it, but while its parent lives it is still a descendant.
+SESSION_MARKER = "KERASCNN_TEST_SESSION"
+
+# Long-lived helpers that belong to the pytest process itself and end with it, by design; they
+# are not leaks. Matched against the command line.
+IGNORED_HELPERS = {
+    # multiprocessing starts one resource tracker per interpreter, on first use of a semaphore
+    # or shared memory (TensorFlow, Keras' data adapters and joblib may do so); it stays until
+    # its parent exits, so that it can clean up what a crashed worker left.
+    "from multiprocessing.resource_tracker import main": "multiprocessing's resource tracker",
+    # The "forkserver" start method keeps one server process for the interpreter's lifetime.
+    "from multiprocessing.forkserver import main": "multiprocessing's fork server",
+}
+
+
+def _command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline()) or process.name()
+    except psutil.Error:
+        return f"pid {process.pid}"
+
+
+def _is_leftover(process: psutil.Process) -> bool:
+    """A live process that is no known helper. Zombies have already exited (they hold no port
+    or memory, only a process-table entry until their parent reaps them), so they are not
+    counted."""
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.Error:
+        return False  # exited meanwhile
+    command = _command_line(process)
+    return not any(helper in command for helper in IGNORED_HELPERS)
+
+
+def _carries_marker(process: psutil.Process, token: str) -> bool:
+    try:
+        return process.environ().get(SESSION_MARKER) == token
+    except psutil.Error:  # another user's process, or gone
+        return False
+
+
+def leftover_processes(token: str | None = None) -> list[psutil.Process]:
+    """The processes this pytest process started (directly or not) that are still running:
+    its live descendants plus, when ``token`` is given, every live process whose environment
+    carries ``SESSION_MARKER=token`` (orphans re-parented to init). Known helpers
+    (``IGNORED_HELPERS``) and zombies are left out.
+
+    Example:
+        >>> [process.cmdline() for process in leftover_processes()]  # none left in a clean run
+        []
+    """
+    me = psutil.Process()
+    found = {child.pid: child for child in me.children(recursive=True)}
+    if token is not None:
+        for process in psutil.process_iter():
+            if process.pid != me.pid and process.pid not in found and _carries_marker(
+                    process, token):
+                found[process.pid] = process
+    return [process for process in found.values() if _is_leftover(process)]
+
+
+def stop_processes(processes, grace: float = 10.0) -> list[str]:
+    """Stop ``processes`` (SIGTERM, then SIGKILL for those still alive after ``grace`` seconds)
+    and return their command lines, read before they were signalled."""
+    commands = [f"pid {p.pid}: {_command_line(p)}" for p in processes]
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+    return commands

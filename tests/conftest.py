@@ -1,11 +1,52 @@
 """Shared fixtures: the CLI as a user runs it (``cli``) and ``kerascnn serve`` processes
-(``serve``). The helpers behind them live in ``_processes.py``; import those from there, never
-from this file."""
+(``serve``), and a session-end check that no test left a process running. The helpers behind
+them live in ``_processes.py``; import those from there, never from this file."""
 
 from __future__ import annotations
 
+import os
+import uuid
+
+import psutil
 import pytest
-from _processes import run_cli, start_server
+from _processes import SESSION_MARKER, leftover_processes, run_cli, start_server, stop_processes
+
+# A process that is on its way out when the session ends (a test sent SIGTERM but did not wait)
+# gets this long to finish before it counts as left behind.
+EXIT_GRACE_SECONDS = 3.0
+
+_token_key = pytest.StashKey[str]()
+
+
+def pytest_sessionstart(session):
+    """Mark this session's environment, so that every process it starts can be found at the
+    end even if its parent died (see ``_processes.SESSION_MARKER``)."""
+    session.config.stash[_token_key] = token = uuid.uuid4().hex
+    os.environ[SESSION_MARKER] = token
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session when a test left a process running: list, stop and name them.
+
+    Runs last, after session-scoped fixtures were torn down (their servers stopped), and still
+    before pytest's summary (which the terminal reporter prints around all these hooks).
+    """
+    token = session.config.stash.get(_token_key, None)
+    _, leftovers = psutil.wait_procs(leftover_processes(token), timeout=EXIT_GRACE_SECONDS)
+    if not leftovers:
+        return
+    commands = stop_processes(leftovers)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"{len(commands)} process(es) left running by the tests (now stopped):", *commands]
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "processes left behind", red=True)
+        for line in lines:
+            reporter.write_line(line)
+    else:
+        print("\n".join(lines))
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
 from PIL import Image
 
@@ -31,6 +34,42 @@ def test_every_example_has_a_test():
               "multiworker.sh", "inside_the_cnn.py"}
     present = {p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".sh")}
     assert present == tested
+
+
+LEAKY_TESTS = """
+import multiprocessing.resource_tracker
+import subprocess
+import sys
+
+def test_orphan():  # the shell exits at once; its background child is re-parented to init
+    subprocess.run(["bash", "-c", "sleep 3001 &"], check=True)
+
+def test_child():
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3002)"])
+
+def test_helper():  # a long-lived helper of the pytest process itself: not a leak
+    multiprocessing.resource_tracker.ensure_running()
+"""
+
+
+def test_session_fails_when_a_test_leaves_a_process_behind(tmp_path):
+    """The check in conftest.py that guards every example (and every test): a session whose
+    tests leave processes running fails, names them and stops them."""
+    for helper in ("conftest.py", "_processes.py"):
+        shutil.copy(Path(__file__).with_name(helper), tmp_path / helper)
+    (tmp_path / "test_leaky.py").write_text(textwrap.dedent(LEAKY_TESTS))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "test_leaky.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == pytest.ExitCode.TESTS_FAILED, proc.stdout + proc.stderr
+    assert "3 passed" in proc.stdout
+    assert "2 process(es) left running by the tests (now stopped)" in proc.stdout
+    assert "sleep 3001" in proc.stdout and "time.sleep(3002)" in proc.stdout
+    assert "resource_tracker" not in proc.stdout
+    still_running = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+                     if p.info["cmdline"] and ("sleep 3001" in " ".join(p.info["cmdline"])
+                                               or "sleep(3002)" in " ".join(p.info["cmdline"]))]
+    assert still_running == []
 
 
 @pytest.mark.slow
@@ -107,6 +146,10 @@ def test_export_and_serve(tmp_path):
     assert "seven.png" in grpc_line and "->" in grpc_line
     assert "server stopped" in out
     assert (work / "models" / "digits" / "1" / "saved_model.pb").is_file()
+    # The script stopped the server itself, not a shell around it: nothing serves its models.
+    serving = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+               if "serve" in (p.info["cmdline"] or []) and str(work) in " ".join(p.info["cmdline"])]
+    assert serving == []
 
 
 @pytest.mark.slow
