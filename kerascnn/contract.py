@@ -59,10 +59,12 @@ DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 )
-"""Files the client reads with Pillow (``predict`` on a folder picks these)."""
+"""Files read with Pillow: ``predict`` on a folder picks these, and training folders take them
+(the pipeline decodes the ones outside :data:`GRAPH_IMAGE_SUFFIXES` with Pillow)."""
 
 GRAPH_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
-"""Files TensorFlow's ``decode_image`` reads inside a graph (training folders hold these)."""
+"""Files TensorFlow's ``decode_image`` reads inside a graph (what an export's
+``serving_default`` decodes; the client re-encodes anything else as PNG first)."""
 
 # --- names ---------------------------------------------------------------------------------------
 NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kerascnn.data import inspect_data, load_data
 from kerascnn.data.sources import resolve
 from kerascnn.errors import UsageError
 
@@ -116,3 +117,80 @@ def test_cli_folder_typo_and_tfds_name_one_line_without_tensorflow(cli, tmp_path
     errors = [line for line in train.stderr.splitlines() if line.startswith("Error:")]
     assert errors == ["Error: data folder 'mydigts' does not exist (did you mean 'mydigits'?)"]
     assert not (tmp_path / "runs").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# item 10: every image Pillow reads trains, not only what TensorFlow decodes in a graph
+# --------------------------------------------------------------------------------------------
+
+
+def collect(ds):
+    xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in ds))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# Per class: a solid colour and the formats its images come in. "tiff" holds only formats
+# TensorFlow cannot decode in a graph, so before the fix the class vanished without a word.
+POLYGLOT = {
+    "png": ((255, 0, 0), ["png", "jpg"]),
+    "webp": ((0, 255, 0), ["webp", "webp"]),
+    "tiff": ((0, 0, 255), ["tif", "tiff", "ppm"]),
+}
+
+
+def write_polyglot_folder(root):
+    count = 0
+    for name, (colour, suffixes) in POLYGLOT.items():
+        for i, suffix in enumerate(suffixes):
+            pixels = np.empty((10, 12, 3), np.uint8)
+            pixels[:] = colour
+            pixels[0, 0] = (i, i, i)  # distinct files
+            path = root / name / f"{i}.{suffix}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            options = {"lossless": True} if suffix == "webp" else {}
+            Image.fromarray(pixels).save(path, **options)
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_webp_tiff_and_ppm_images_train_with_their_pixels(tmp_path, cache):
+    root = tmp_path / "photos"
+    count = write_polyglot_folder(root)
+    bundle = load_data(
+        root, input_shape=(10, 12, 3), val_split=0.0, test_split=0.0, cache=cache, seed=1
+    )
+    assert bundle.class_names == sorted(POLYGLOT) and bundle.skipped == []
+    assert bundle.sizes["train"] == count
+    x, y = collect(bundle.train)
+    assert x.shape == (count, 10, 12, 3)
+    for index, name in enumerate(bundle.class_names):
+        colour = np.array(POLYGLOT[name][0]) / 255.0
+        centre = x[y == index][:, 5, 6, :]  # away from the marked corner pixel
+        assert len(centre) == len(POLYGLOT[name][1])
+        np.testing.assert_allclose(centre, np.broadcast_to(colour, centre.shape), atol=0.02)
+
+
+def test_sixteen_bit_tiff_trains_as_gray_like_predict_reads_it(tmp_path):
+    root = tmp_path / "scans"
+    ramp = (np.arange(64, dtype=np.uint32).reshape(8, 8) * 1000).astype(np.uint16)
+    for name, image in (("ramp", ramp), ("flat", np.full((8, 8), 30000, np.uint16))):
+        (root / name).mkdir(parents=True)
+        Image.fromarray(image).save(root / name / "a.tif")
+        Image.fromarray(image).save(root / name / "b.tiff")
+    bundle = load_data(root, val_split=0.0, test_split=0.0, cache=False)
+    assert bundle.input_shape == (8, 8, 1)  # 16-bit gray is gray
+    x, y = collect(bundle.train)
+    ramp_index = bundle.class_names.index("ramp")
+    # The high byte, as kerascnn.images.load_image (predict's reader) keeps it.
+    expected = (ramp.astype(np.uint32) >> 8).astype(np.float32) / 255.0
+    for image in x[y == ramp_index]:
+        np.testing.assert_allclose(image[..., 0], expected, atol=1e-3)
+
+
+def test_inspect_counts_webp_and_tiff_images(tmp_path):
+    root = tmp_path / "photos"
+    count = write_polyglot_folder(root)
+    report = inspect_data(root, out=None)
+    assert report.total == count and report.ignored == []
+    assert {"WEBP", "TIFF", "PPM"} <= set(report.formats)

@@ -5,7 +5,8 @@ One call, :func:`load_data`, turns a *spec* into a :class:`DataBundle`:
 * ``"digits"`` - scikit-learn's bundled 8x8 handwritten digits (1,797 real images, offline);
 * ``"tfds:NAME"`` - a TensorFlow Datasets dataset (``data_dir=``, ``split=``, ``download=``);
 * a folder path laid out ``root/<class>/<image>``, optionally with ``train/``, ``val/``
-  (or ``validation/``) and ``test/`` subfolders; PNG, JPEG, BMP and GIF files;
+  (or ``validation/``) and ``test/`` subfolders; every image Pillow reads (PNG, JPEG, BMP, GIF,
+  WebP, TIFF, PPM/PGM), as ``predict`` does;
 * a tuple ``(x, y)`` of NumPy arrays, ``x`` raw 0-255 pixels ``[N, h, w]`` or ``[N, h, w, c]``.
 
 The steps, one module each: :mod:`.sources` resolves the spec to raw per-split data;

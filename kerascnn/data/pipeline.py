@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from kerascnn.data.sources.base import ArraySplit, FileSplit, Split, TFDSSplit
 from kerascnn.errors import UsageError
+from kerascnn.images import load_image
 from kerascnn.preprocessing import preprocess
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -67,17 +68,33 @@ def should_cache(cache, n: int, input_shape) -> bool:
     return n * int(np.prod(input_shape)) * 4 <= memory_budget()
 
 
-def decode_file(path, input_shape):
+def _pillow_rgb(path) -> np.ndarray:
+    """uint8 RGB pixels of a file through predict's own reader (EXIF, 16-bit gray, first frame)."""
+    path = path.decode() if isinstance(path, bytes) else str(path)
+    return np.asarray(load_image(path).convert("RGB"), dtype=np.uint8)
+
+
+def decode_file(path, input_shape, pillow=None):
     """Read and decode one image file to uint8 ``[h, w, c]`` matching the model's channels.
+
+    ``pillow`` (a bool tensor): decode with Pillow, for formats TensorFlow cannot decode in a
+    graph (WebP, TIFF...); the scan checked every file already, so this never meets a surprise.
 
     Example:
         >>> decode_file("photos/cat/1.png", (32, 32, 4)).shape  # doctest: +SKIP
         TensorShape([48, 64, 4])
     """
-    data = tf.io.read_file(path)
+
+    def in_graph():
+        data = tf.io.read_file(path)
+        return tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+
+    def with_pillow():
+        return tf.numpy_function(_pillow_rgb, [path], tf.uint8, stateful=False)
+
     # Decode every format to RGB so elements agree on channels; preprocess turns RGB into
     # gray, and alpha (dropped here, as preprocess drops it) is re-added as opaque for C=4.
-    image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    image = in_graph() if pillow is None else tf.cond(pillow, with_pillow, in_graph)
     image.set_shape([None, None, 3])
     if input_shape[-1] == 4:
         image = tf.concat(
@@ -107,10 +124,16 @@ def element_dataset(part: Split, input_shape, *, shuffle_files_seed=None) -> tf.
     if isinstance(part, ArraySplit):
         ds = tf.data.Dataset.from_tensor_slices((part.x, part.y))
     elif isinstance(part, FileSplit):
-        ds = tf.data.Dataset.from_tensor_slices((part.paths.astype(str), part.y))
+        # Only a split holding Pillow-decoded files pays for the per-file flag and the branch.
+        pillow = part.pillow if part.pillow is not None and part.pillow.any() else None
+        columns = (part.paths.astype(str), part.y) + (() if pillow is None else (pillow,))
+        ds = tf.data.Dataset.from_tensor_slices(columns)
         if shuffle_files_seed is not None:
             ds = ds.shuffle(len(part), seed=shuffle_files_seed, reshuffle_each_iteration=True)
-        ds = ds.map(lambda p, y: (decode_file(p, input_shape), y), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(
+            lambda p, y, *flag: (decode_file(p, input_shape, *flag), y),
+            num_parallel_calls=AUTOTUNE,
+        )
     elif isinstance(part, TFDSSplit):
         ds = part.dataset
     else:  # pragma: no cover - internal invariant

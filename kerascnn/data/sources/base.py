@@ -48,21 +48,27 @@ class ArraySplit:
 class FileSplit:
     """Image paths and int labels; the pipeline decodes the files.
 
+    ``pillow`` flags the files TensorFlow cannot decode in a graph (WebP, TIFF, ...), which the
+    pipeline decodes with Pillow instead; None means none of them.
+
     Example:
-        >>> part = FileSplit(np.array(["a.png", "b.png"], dtype=object), np.array([0, 1]))
-        >>> part.take([1]).paths.tolist()
-        ['b.png']
+        >>> part = FileSplit(np.array(["a.png", "b.webp"], dtype=object), np.array([0, 1]),
+        ...                  pillow=np.array([False, True]))
+        >>> part.take([1]).paths.tolist(), part.take([1]).pillow.tolist()
+        (['b.webp'], [True])
     """
 
     paths: np.ndarray
     y: np.ndarray
+    pillow: np.ndarray | None = None
 
     def __len__(self):
         return len(self.y)
 
     def take(self, index) -> FileSplit:
         """The files at ``index`` (an index array), as a new split."""
-        return FileSplit(self.paths[index], self.y[index])
+        pillow = None if self.pillow is None else self.pillow[index]
+        return FileSplit(self.paths[index], self.y[index], pillow)
 
 
 @dataclass

@@ -5,7 +5,10 @@ A folder is laid out ``root/<class>/<image>`` or, with explicit splits,
 names are the class folder names, sorted. Every file is opened once with Pillow before any
 training starts - cheap checks (``verify()``, end-of-file markers) rather than full decodes -
 so a corrupt image fails at once with its path, or is skipped and counted with ``skip_bad``.
-The files taken are those TensorFlow decodes in a graph, ``contract.GRAPH_IMAGE_SUFFIXES``.
+The files taken are every image Pillow reads, ``contract.IMAGE_SUFFIXES`` - the same set
+``predict`` accepts. PNG, JPEG, BMP and GIF are decoded by TensorFlow inside the pipeline; the
+others (WebP, TIFF, PPM/PGM, 1-bit BMP) are flagged ``FileSplit.pillow`` and decoded by
+:func:`kerascnn.images.load_image`, predict's own reader, so both see the same pixels.
 
 Example:
     >>> import shutil, tempfile
@@ -20,6 +23,9 @@ Example:
     >>> source = folder_source(root)
     >>> source.splits["train"].y.tolist(), source.image_hw, source.natural_channels
     ([0, 1], (3, 4), 3)
+    >>> Image.new("L", (4, 3)).save(root / "dog" / "2.webp")
+    >>> folder_source(root).splits["train"].pillow.tolist()
+    [False, False, True]
     >>> shutil.rmtree(root)
 
 The examples below name folders that are not there, so they do not run as doctests.
@@ -35,11 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.contract import GRAPH_IMAGE_SUFFIXES
+from kerascnn.contract import IMAGE_SUFFIXES
 from kerascnn.data.sources.base import FileSplit, Source
 from kerascnn.errors import UsageError
 
-# Pillow format names the pipeline's TensorFlow decoder reads.
+# Pillow format names the pipeline's TensorFlow decoder reads; other formats Pillow reads are
+# decoded by Pillow in the pipeline (slower, so the common formats stay in the graph).
 DECODABLE_FORMATS = {"PNG", "JPEG", "BMP", "GIF"}
 SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -79,7 +86,8 @@ def check_image(data: bytes) -> tuple[tuple[int, int], str, str]:
 
     Pillow's ``verify()`` walks PNG chunks (CRCs included); JPEG and GIF are checked for their
     end markers (a truncated download misses them); BMP and GIF frames are small, so they are
-    fully decoded.
+    fully decoded, and so is every format TensorFlow does not decode (WebP, TIFF...), which the
+    pipeline hands to Pillow.
 
     Example:
         >>> from PIL import Image
@@ -97,11 +105,7 @@ def check_image(data: bytes) -> tuple[tuple[int, int], str, str]:
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, mode, fmt = image.size, image.mode, image.format
-            if fmt not in DECODABLE_FORMATS:
-                raise ValueError(f"{fmt} images are not supported (use PNG, JPEG, BMP or GIF)")
-            if fmt == "BMP" and mode == "1":
-                raise ValueError("1-bit BMP is not supported; save it as 8-bit or PNG")
-            if fmt in ("BMP", "GIF"):
+            if fmt in ("BMP", "GIF") or not graph_decodes(fmt, mode):
                 image.load()
             else:
                 image.verify()
@@ -116,6 +120,17 @@ def check_image(data: bytes) -> tuple[tuple[int, int], str, str]:
     if min(size) < 1:
         raise ValueError(f"empty image {size[0]}x{size[1]}")
     return size, mode, fmt
+
+
+def graph_decodes(fmt: str | None, mode: str | None) -> bool:
+    """Whether TensorFlow's in-graph decoder reads an image of this Pillow format and mode
+    (else the pipeline decodes it with Pillow).
+
+    Example:
+        >>> graph_decodes("PNG", "RGB"), graph_decodes("WEBP", "RGB"), graph_decodes("BMP", "1")
+        (True, False, False)
+    """
+    return fmt in DECODABLE_FORMATS and not (fmt == "BMP" and mode == "1")
 
 
 def _inspect_file(item: ImageFile) -> ImageFile:
@@ -166,17 +181,17 @@ def scan_folder(root, *, workers: int = 8) -> FolderScan:
                     part.startswith(".") for part in path.relative_to(class_dir).parts
                 ):
                     continue
-                if path.suffix.lower() not in GRAPH_IMAGE_SUFFIXES:
+                if path.suffix.lower() not in IMAGE_SUFFIXES:
                     ignored.append(path)
                     continue
                 classes.add(class_dir.name)
                 items.append(ImageFile(path=path, class_name=class_dir.name, split=split))
     if not items:
-        loose = [p for p in root.iterdir() if p.suffix.lower() in GRAPH_IMAGE_SUFFIXES]
+        loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
         hint = (
             " (images must sit in one folder per class: root/<class>/<image>)"
             if loose
-            else " (expected root/<class>/<image> with PNG, JPEG, BMP or GIF files)"
+            else " (expected root/<class>/<image> with PNG, JPEG, BMP, GIF, WebP or TIFF files)"
         )
         raise UsageError(f"data folder {str(root)!r} holds no images{hint}")
     class_names = sorted(classes)
@@ -226,6 +241,7 @@ def folder_source(root, *, skip_bad: bool = False) -> Source:
         splits[split] = FileSplit(
             paths=np.array([str(f.path) for f in files], dtype=object),
             y=np.array([index[f.class_name] for f in files], dtype=np.int32),
+            pillow=np.array([not graph_decodes(f.format, f.mode) for f in files], dtype=bool),
         )
     if len(splits.get("train", ())) == 0:
         raise UsageError(f"data folder {str(scan.root)!r} has no readable training images")
