@@ -7,9 +7,12 @@
   locally, no server;
 * ``http://host:8501``: TF Serving REST, ``POST /v1/models/NAME[/versions/N|/labels/L]:predict``
   with ``{"signature_name": ..., "instances": [{"b64": ...}]}``;
-* ``grpc://host:8500``: ``PredictionService/Predict`` with TensorProtos.
+* ``grpc://host:8500``: ``PredictionService/Predict`` with TensorProtos;
+* ``HOST:PORT`` without a scheme (and not an existing path): gRPC when PORT is 8500, TF
+  Serving's gRPC port, else REST (see :func:`server_url`).
 
-Every image is normalised client-side first (EXIF rotation, first GIF frame, 8-bit gray/RGB
+Images are paths, encoded bytes, Pillow images or NumPy arrays (``H x W`` or ``H x W x C``,
+``uint8`` or numbers in 0..255). Every image is normalised client-side first (EXIF rotation, first GIF frame, 8-bit gray/RGB
 PNG; see :mod:`kerascnn.images`), so all three targets decode the same bytes and answer alike.
 
 Example:
@@ -24,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +45,39 @@ from kerascnn.images import ImageError, image_to_pixels, normalize_image
 from kerascnn.loading import load_model, resolve_local_model
 
 GRPC_MAX_MESSAGE = 256 * 1024 * 1024  # far above gRPC's 4 MiB default
+GRPC_PORT = 8500  # TF Serving's gRPC port; a scheme-less HOST:PORT on any other port means REST
+_SCHEMES = ("http://", "https://", "grpc://")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})/?$")
+_SERVER_FORMS = "use http://host:8501 (REST) or grpc://host:8500 (gRPC), or HOST:PORT"
+
+
+def server_url(address: str) -> str:
+    """The server URL ``address`` means: URLs stay as they are, ``HOST:PORT`` gets a scheme.
+
+    The rule for ``HOST:PORT``: port 8500 (TF Serving's gRPC port) means ``grpc://``, any other
+    port ``http://`` (REST, TF Serving's 8501 included). Write the scheme to serve gRPC on
+    another port. Anything else is a one-line UsageError.
+
+    Example:
+        >>> server_url("localhost:8501"), server_url("127.0.0.1:8500")
+        ('http://localhost:8501', 'grpc://127.0.0.1:8500')
+        >>> server_url("grpc://models:9000")
+        'grpc://models:9000'
+        >>> server_url("localhost")
+        Traceback (most recent call last):
+        ...
+        kerascnn.errors.UsageError: 'localhost' is not a server address: use http://host:8501 (REST) or grpc://host:8500 (gRPC), or HOST:PORT
+    """
+    address = os.fspath(address).strip()
+    if address.lower().startswith(_SCHEMES):
+        return address
+    if "://" in address:
+        raise UsageError(f"unsupported server URL {address!r}: {_SERVER_FORMS}")
+    match = _HOST_PORT.match(address)
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise UsageError(f"{address!r} is not a server address: {_SERVER_FORMS}")
+    host, port = match.group(1), int(match.group(2))
+    return f"{'grpc' if port == GRPC_PORT else 'http'}://{host}:{port}"
 
 
 class ServerError(KerasCNNError):
@@ -107,6 +144,11 @@ class _LocalBackend:
             or (path / "weights").is_dir()
             or path.suffix == ".keras"
         ):
+            if model_name is not None or version is not None:
+                raise UsageError(
+                    f"--model-name and --version pick an export under a model base directory; "
+                    f"{path} is a {'.keras file' if path.suffix == '.keras' else 'run folder'}"
+                )
             from kerascnn.export import build_serving_module
 
             module = build_serving_module(path)
@@ -114,7 +156,9 @@ class _LocalBackend:
             self.input_shape = module.input_shape
             self._names = list(module.class_names_list)
         else:
-            loaded = load_model(resolve_local_model(path, model_name=model_name, version=version))
+            resolved = resolve_local_model(path, model_name=model_name, version=version)
+            _check_resolved(resolved, model_name, version)
+            loaded = load_model(resolved)
             self.description = str(loaded.path)
             self._loaded = loaded.model  # keep it alive: signatures reference its variables
             self._functions = dict(loaded.model.signatures)
@@ -168,6 +212,15 @@ class _LocalBackend:
             out["class_id"].numpy(),
             [s.decode("utf-8") for s in out["label"].numpy()],
         )
+
+
+def _check_resolved(resolved: Path, model_name, version) -> None:
+    """Refuse a ``model_name`` / ``version`` that the local export found does not match, rather
+    than answer with another model than the one asked for."""
+    if model_name is not None and resolved.parent.name != model_name:
+        raise UsageError(f"--model-name {model_name!r} does not match the export {resolved}")
+    if version is not None and resolved.name.isdigit() and int(resolved.name) != int(version):
+        raise UsageError(f"--version {version} does not match the export {resolved}")
 
 
 def _tf_error_line(exc) -> str:
@@ -368,7 +421,8 @@ class Client:
 
     Args:
         target: a SavedModel directory, ``BASE/NAME`` directory, base directory with one model,
-            run folder or ``.keras`` file; ``http(s)://host:8501``; or ``grpc://host:8500``.
+            run folder or ``.keras`` file; ``http(s)://host:8501``; ``grpc://host:8500``; or
+            ``HOST:PORT`` (not an existing path): gRPC when PORT is 8500, else REST.
         model_name: the served model's name (required for servers; picks a model in a base
             directory).
         version / label: a specific version number or version label (``label`` needs a server).
@@ -398,10 +452,12 @@ class Client:
 
             raise unknown_name("signature", signature, PREDICT_SIGNATURES)
         target = os.fspath(target)
+        if "://" in target or (_HOST_PORT.match(target) and not Path(target).exists()):
+            target = server_url(target)
         self.target = target
         self.signature = signature
         lowered = target.lower()
-        if lowered.startswith(("http://", "https://", "grpc://")):
+        if lowered.startswith(_SCHEMES):
             if not model_name:
                 raise UsageError(
                     f"pass --model-name: the server at {target} can serve several models"
@@ -424,10 +480,6 @@ class Client:
                     signature=signature,
                     timeout=timeout,
                 )
-        elif "://" in target:
-            raise UsageError(
-                f"unsupported server URL {target!r}: use http://host:8501 or grpc://host:8500"
-            )
         else:
             self._backend = _LocalBackend(
                 target, model_name=model_name, version=version, label=label, signature=signature
@@ -445,10 +497,10 @@ class Client:
             self._backend.input_shape = shape
         return shape
 
-    def _prepare(self, image):
+    def _prepare(self, image, name):
         if self.signature == PIXELS_SIGNATURE:
-            return image_to_pixels(image, self._input_shape())
-        return normalize_image(image)
+            return image_to_pixels(image, self._input_shape(), name=name)
+        return normalize_image(image, name=name)
 
     def predict(
         self,
@@ -457,7 +509,12 @@ class Client:
         batch_size: int = 32,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[Prediction]:
-        """Predict a list of images (paths or encoded bytes); one :class:`Prediction` each.
+        """Predict images; one :class:`Prediction` each, in order.
+
+        ``images`` is a list of paths, encoded bytes, Pillow images or NumPy arrays (``H x W`` or
+        ``H x W x C`` with C = 1, 3 or 4; ``uint8`` or numbers in 0..255), or one image on its own,
+        or a 4-D array (a batch). Arrays and Pillow images are named ``<array #i>`` /
+        ``<image #i>`` in the answers, bytes ``<bytes #i>``.
 
         A missing or unreadable file, or an image the server rejects (e.g. over the pixel
         limit), gets a Prediction with ``error`` set; the others still get answers. An
@@ -471,16 +528,12 @@ class Client:
         """
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-        results = [
-            Prediction(
-                image=f"<bytes #{i}>" if isinstance(im, bytes | bytearray) else os.fspath(im)
-            )
-            for i, im in enumerate(images)
-        ]
+        images = _image_list(images)
+        results = [Prediction(image=_image_name(i, im)) for i, im in enumerate(images)]
         pending = []
         for index, image in enumerate(images):
             try:
-                pending.append((index, self._prepare(image)))
+                pending.append((index, self._prepare(image, results[index].image)))
             except ImageError as exc:
                 results[index].error = str(exc)
         for start in range(0, len(pending), batch_size):
@@ -517,6 +570,46 @@ class Client:
             return self._backend.class_names()
         except ServerError:
             return None  # a model exported elsewhere without that signature: ids only
+
+
+def _image_list(images) -> list:
+    """``images`` as a list of single images: one image on its own (a path, bytes, Pillow image
+    or 2-D/3-D array) becomes a list of one, a 4-D array a list of its images."""
+    if isinstance(images, np.ndarray):
+        if images.ndim == 4:
+            return list(images)
+        if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 3, 4)):
+            return [images]
+        raise UsageError(
+            f"a single array of shape {images.shape} is neither an image (H x W or H x W x C with "
+            "C = 1, 3 or 4) nor a batch (N x H x W x C): pass a list of images"
+        )
+    if isinstance(images, str | bytes | bytearray | os.PathLike) or _is_pil_image(images):
+        return [images]
+    return list(images)
+
+
+def _is_pil_image(value) -> bool:
+    from PIL import Image
+
+    return isinstance(value, Image.Image)
+
+
+def _image_name(index: int, image) -> str:
+    """What answers and errors call an image: its path, or its kind and position."""
+    if isinstance(image, bytes | bytearray):
+        return f"<bytes #{index}>"
+    if isinstance(image, np.ndarray):
+        return f"<array #{index}>"
+    if _is_pil_image(image):
+        return f"<image #{index}>"
+    try:
+        return os.fspath(image)
+    except TypeError:
+        raise UsageError(
+            f"image #{index} is a {type(image).__name__}: pass a path, encoded bytes, a Pillow "
+            "image or a NumPy array"
+        ) from None
 
 
 def format_table(predictions: Sequence[Prediction], top_k: int = 5) -> str:

@@ -1,9 +1,9 @@
 """Client-side image handling: find image files and normalise images as people have them.
 
-Photos arrive rotated by EXIF, as grayscale, RGBA, palette, CMYK, 16-bit or animated GIFs.
-``normalize_image`` turns any of them into plain 8-bit ``L`` or ``RGB`` PNG bytes, so the
-server-side decode is simple and identical for every target (local, REST, gRPC). Nothing here
-imports TensorFlow.
+Photos arrive rotated by EXIF, as grayscale, RGBA, palette, CMYK, 16-bit or animated GIFs, and
+from Python as NumPy arrays or Pillow images. ``normalize_image`` turns any of them into plain
+8-bit ``L`` or ``RGB`` PNG bytes, so the server-side decode is simple and identical for every
+target (local, REST, gRPC). Nothing here imports TensorFlow.
 
 Example:
     >>> from kerascnn.images import normalize_image
@@ -73,8 +73,66 @@ def _to_8bit_gray(image):
     return Image.fromarray(array, mode="L")
 
 
-def load_image(source):
-    """Open a path, bytes or PIL image and return an 8-bit ``L`` or ``RGB`` Pillow image.
+def array_to_image(array, *, name: str = "<array>"):
+    """A NumPy image as an 8-bit Pillow image: ``H x W`` (gray) or ``H x W x C`` with C = 1, 3
+    or 4, holding ``uint8`` or any real numbers in 0..255 (not 0..1: scale those first).
+
+    Non-integer values are rounded to the nearest level; anything else (NaN, values outside
+    0..255, another shape) is an :class:`ImageError` naming ``name``.
+
+    Example:
+        >>> import numpy as np
+        >>> array_to_image(np.full((2, 3), 127.6)).getpixel((0, 0))
+        128
+        >>> array_to_image(np.zeros((4, 4, 3), "uint8")).mode
+        'RGB'
+        >>> array_to_image(np.ones((4, 4)) * 300)
+        Traceback (most recent call last):
+        ...
+        kerascnn.images.ImageError: <array>: values outside 0..255 (from 300 to 300); scale them to 0..255
+    """
+    import numpy as np
+    from PIL import Image
+
+    array = _checked_array(array, name)
+    if array.dtype != np.uint8:
+        array = np.rint(array).astype("uint8")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}[array.ndim if array.ndim == 2 else array.shape[-1]]
+    return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+
+
+def _checked_array(array, name):
+    """``array`` if it is a gray / RGB / RGBA image of numbers in 0..255, else an ImageError."""
+    import numpy as np
+
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number) or np.issubdtype(
+        array.dtype, np.complexfloating
+    ):
+        raise ImageError(f"{name}: an array of {array.dtype} is not an image (expected numbers 0..255)")
+    shape_ok = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4))
+    if not shape_ok or array.size == 0:
+        detail = f"{array.shape[-1]} channels, " if array.ndim == 3 else ""
+        raise ImageError(
+            f"{name}: an array of shape {array.shape} is not an image ({detail}expected H x W or "
+            "H x W x C with C = 1, 3 or 4)"
+        )
+    if array.dtype == np.uint8:
+        return array
+    if not np.isfinite(array).all():
+        raise ImageError(f"{name}: the array holds NaN or infinite values")
+    low, high = array.min(), array.max()
+    if low < 0 or high > 255:
+        raise ImageError(
+            f"{name}: values outside 0..255 (from {low:g} to {high:g}); scale them to 0..255"
+        )
+    return array
+
+
+def load_image(source, *, name: str | None = None):
+    """Open a path, bytes, Pillow image or NumPy array (see :func:`array_to_image`) and return
+    an 8-bit ``L`` or ``RGB`` Pillow image; ``name`` is what error messages call it.
 
     EXIF orientation is applied, an animation gives its first frame, palette/RGBA/CMYK/... become
     RGB (alpha dropped, as the served model's preprocessing does) and 1/16/32-bit grayscale
@@ -86,14 +144,17 @@ def load_image(source):
         >>> load_image("scan.tiff").mode  # doctest: +SKIP
         'L'
     """
+    import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(source, np.ndarray):
+        return _as_8bit(array_to_image(source, name=name or "<array>"))
     if isinstance(source, Image.Image):
-        name, stream = "<image>", None
+        name, stream = name or "<image>", None
     elif isinstance(source, bytes | bytearray):
-        name, stream = "<bytes>", io.BytesIO(source)
+        name, stream = name or "<bytes>", io.BytesIO(source)
     else:
-        name = os.fspath(source)
+        name = name or os.fspath(source)
         path = Path(source)
         if not path.exists():
             raise ImageError(f"{name}: no such file")
@@ -133,24 +194,26 @@ def _as_8bit(image):
     return image.convert("RGB")
 
 
-def normalize_image(source, *, compress_level: int = 1) -> bytes:
-    """Return ``source`` (path or bytes) as 8-bit gray or RGB PNG bytes, ready to send.
+def normalize_image(source, *, compress_level: int = 1, name: str | None = None) -> bytes:
+    """Return ``source`` (path, bytes, Pillow image or NumPy array) as 8-bit gray or RGB PNG
+    bytes, ready to send.
 
     Example:
         >>> normalize_image(open("cat.jpg", "rb").read())[:8]  # doctest: +SKIP
         b'\\x89PNG\\r\\n\\x1a\\n'
     """
-    image = load_image(source)
+    image = load_image(source, name=name)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
-def image_to_pixels(source, input_shape):
+def image_to_pixels(source, input_shape, *, name: str | None = None):
     """Pixels for the ``serving_pixels`` signature: float32 ``[H, W, C]`` in 0..255.
 
     Resized with Pillow's bilinear filter (antialiased when shrinking); the in-graph path of
-    ``serving_default`` is the reference, this one can differ by rounding.
+    ``serving_default`` is the reference, this one can differ by rounding. A NumPy array that
+    already has the model's height, width and channels is sent as it is (not rounded to 8 bits).
 
     Example:
         >>> image_to_pixels("digit.png", (28, 28, 1)).shape  # doctest: +SKIP
@@ -160,7 +223,13 @@ def image_to_pixels(source, input_shape):
     from PIL import Image
 
     height, width, channels = input_shape
-    image = load_image(source)
+    if isinstance(source, np.ndarray):
+        array = _checked_array(source, name or "<array>")
+        if array.ndim == 2:
+            array = array[..., None]
+        if array.shape == (height, width, channels):
+            return array.astype("float32")
+    image = load_image(source, name=name)
     image = image.convert("L" if channels == 1 else "RGB")
     if image.size != (width, height):
         image = image.resize((width, height), Image.BILINEAR)

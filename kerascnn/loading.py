@@ -163,24 +163,30 @@ def _exported_models(base: Path) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.is_dir() and exported_versions(p))
 
 
-def default_model(base=None) -> Path:
-    """The newest version under ``base`` when exactly one model is there, else a UsageError.
+def default_model(base=None, *, model_name=None, version=None) -> Path:
+    """The model ``predict`` uses without ``--model``: under ``base`` (``serving/models``), the
+    model named ``model_name``, else the only one there; its newest version, or ``version``.
+    A UsageError when that is not one model.
 
     Example:
         >>> default_model()  # doctest: +SKIP
         PosixPath('serving/models/digits/1')
+        >>> default_model(model_name="letters", version=1)  # doctest: +SKIP
+        PosixPath('serving/models/letters/1')
     """
     from kerascnn.contract import DEFAULT_BASE
 
     path = Path(DEFAULT_BASE if base is None else base)
     models = _exported_models(path)
+    if model_name is not None and models:
+        return resolve_local_model(path, model_name=model_name, version=version)
     if len(models) != 1:
         found = f"found {', '.join(models)}" if models else f"found no exported model in {path}/"
         raise UsageError(
             f"pass --model PATH (a SavedModel, model directory or run folder) or --server URL "
             f"({found})"
         )
-    return resolve_local_model(path / models[0])
+    return resolve_local_model(path / models[0], version=version)
 
 
 def _load_savedmodel(path: Path, model_name, version) -> LoadedModel:

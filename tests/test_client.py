@@ -363,6 +363,20 @@ def test_cli_predict_against_servers(cli, server, images, keras_file, tmp_path):
 
 
 @pytest.mark.slow
+def test_server_address_without_a_scheme_is_rest_off_port_8500(cli, server, images):
+    """``HOST:PORT`` (no scheme) on a port other than 8500 means REST, in Python and the CLI."""
+    host_port = server.rest_url[len("http://"):]
+    local = Client(server.export).predict([images["rgb.png"]])[0]
+    client = Client(host_port, model_name="digits")
+    assert client.description.startswith(f"{server.rest_url}/v1/models/digits")
+    remote = client.predict([images["rgb.png"]])[0]
+    np.testing.assert_allclose(remote.probabilities, local.probabilities, atol=1e-5)
+    proc = cli("predict", images["rgb.png"], "--server", host_port, "--model-name", "digits", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["label"] == local.label
+
+
+@pytest.mark.slow
 def test_server_error_text_reaches_the_user(cli, serve, keras_file, tmp_path):
     """An over-limit image: TF Serving's error text, the other image still answered."""
     export_model(keras_file, base=tmp_path / "models", name="small", max_pixels=32 * 32)

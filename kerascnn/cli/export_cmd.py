@@ -53,9 +53,17 @@ def export(source, base, name, version, force, max_pixels):
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--model", "model_path", help="SavedModel / model directory / run folder (local, no server).")
-@click.option("--server", help="TF Serving URL: http://host:8501 (REST) or grpc://host:8500.")
-@click.option("--model-name", help="Served model name (servers; or a model in a base directory).")
-@click.option("--version", type=click.IntRange(min=1), help="Model version.")
+@click.option(
+    "--server",
+    help="TF Serving: http://host:8501 (REST), grpc://host:8500 (gRPC), or HOST:PORT, which "
+    "means gRPC when PORT is 8500 and REST on any other port.",
+)
+@click.option(
+    "--model-name",
+    help="Served model name (servers), or the model to use under a base directory (--model "
+    f"BASE, or {contract.DEFAULT_BASE} when no --model is given).",
+)
+@click.option("--version", type=click.IntRange(min=1), help="Model version [default: newest].")
 @click.option("--label", help="Model version label (servers only), e.g. stable.")
 @click.option(
     "--signature",
@@ -75,14 +83,17 @@ def predict(
 
     if model_path and server:
         raise UsageError("pass either --model or --server, not both")
-    from kerascnn.client import Client, format_table, prediction_json_lines
+    from kerascnn.client import Client, format_table, prediction_json_lines, server_url
     from kerascnn.images import expand_image_sources
     from kerascnn.loading import default_model
 
     sources = expand_image_sources(images)
     if not sources:
         raise UsageError(f"no images found in {' '.join(images)}")
-    target = server or model_path or default_model()
+    if server:
+        target = server_url(server)  # before any image is read: a bad address is one line
+    else:
+        target = model_path or default_model(model_name=model_name, version=version)
     client = Client(
         target, model_name=model_name, version=version, label=label, signature=signature, timeout=timeout
     )
