@@ -53,6 +53,7 @@ from kerascnn.contract import (
 from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.loading import load_keras_model
 from kerascnn.preprocessing import preprocess
+from kerascnn.runs import write_labels
 
 
 # --------------------------------------------------------------------------- in-graph header checks
@@ -408,7 +409,7 @@ def export_model(
 def _write_saved_model(module: ServingModule, directory: Path, class_names) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         labels = Path(scratch) / LABELS_FILE
-        labels.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
+        write_labels(labels, class_names)
         module.labels_file = tf.saved_model.Asset(str(labels))  # -> assets/labels.txt
         try:
             tf.saved_model.save(module, str(directory), signatures=module.signatures())

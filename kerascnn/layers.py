@@ -29,7 +29,7 @@ import numpy as np
 from keras import ops
 
 from kerascnn.arithmetic.formulas import adaptive_windows, source_index
-from kerascnn.errors import UsageError
+from kerascnn.errors import UsageError, unknown_name
 
 __all__ = [
     "PADDING_MODES",
@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 PADDING_MODES = ("constant", "circular", "reflect", "symmetric")
+# The modes that fill pads from the input itself (constant mode fills them with a value).
+_INDEXED_MODES = ("circular", "reflect", "symmetric")
 
 
 def normalize_padding(padding) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -86,8 +88,8 @@ def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
         >>> pad_indices(3, 2, 2, "reflect").tolist()
         [2, 1, 0, 1, 2, 1, 0]
     """
-    if mode not in ("circular", "reflect", "symmetric"):
-        raise UsageError(f"unknown padding mode {mode!r}; choose from: {', '.join(PADDING_MODES)}")
+    if mode not in _INDEXED_MODES:
+        raise unknown_name("padding mode", str(mode), _INDEXED_MODES)
     return source_index(np.arange(size + before + after), size, before, mode)
 
 
@@ -108,9 +110,7 @@ class Padding2D(keras.layers.Layer):
     def __init__(self, padding=1, mode: str = "circular", value: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if mode not in PADDING_MODES:
-            raise UsageError(
-                f"unknown padding mode {mode!r}; choose from: {', '.join(PADDING_MODES)}"
-            )
+            raise unknown_name("padding mode", str(mode), PADDING_MODES)
         self.padding = normalize_padding(padding)
         self.mode = mode
         self.value = float(value)

@@ -13,6 +13,7 @@ Layout of ``runs/NAME/``::
     logs/                TensorBoard event files
     confusion_matrix.png, classification_report.txt|csv, top_losses.png   (from evaluate)
     lr_find.png          (from lr-find)
+    skipped_files.txt    files --skip-bad left out, "path<TAB>reason" per line (only if any)
 
 Names collide safely: ``exp``, then ``exp2``, ``exp3``, ... (folders are claimed with an atomic
 ``mkdir``, so two runs started at once never share one).
@@ -110,6 +111,10 @@ class RunPaths:
     def lr_find(self) -> Path:
         return self.root / "lr_find.png"
 
+    @property
+    def skipped_files(self) -> Path:
+        return self.root / "skipped_files.txt"
+
 
 def check_run_name(name: str) -> str:
     """Reject run names that are not a single safe folder name.
@@ -176,7 +181,8 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def atomic_save_model(model, path) -> None:
-    """Save a ``.keras`` file via a temporary sibling and ``os.replace`` (crash-safe).
+    """Save a ``.keras`` file via a temporary sibling and ``os.replace`` (crash-safe), with
+    the recursion headroom very deep graphs (ResNet-152, DenseNet-201) need.
 
     Example:
         >>> atomic_save_model(model, "runs/exp/weights/last.keras")  # doctest: +SKIP
@@ -185,7 +191,9 @@ def atomic_save_model(model, path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     try:
-        model.save(tmp)
+        from kerascnn.architectures import save_model
+
+        save_model(model, tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)

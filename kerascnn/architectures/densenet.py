@@ -65,7 +65,7 @@ def _densenet(
     from kerascnn import blocks
     from kerascnn.architectures._common import classifier, features_head
 
-    epsilon = blocks.DENSENET_BN_EPSILON
+    epsilon = blocks.KERAS_APPLICATIONS_BN_EPSILON
     x = blocks.conv_bn_act(
         inputs,
         STEM_FEATURES,

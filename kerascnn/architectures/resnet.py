@@ -154,7 +154,7 @@ def _resnet(
                 stride = 2 if index == 1 and stage > 1 else 1
             x = make_block(x, filters, strides=stride, name=f"stage{stage}_block{index}")
     if preact:
-        x = blocks.batch_norm(x, epsilon=1.001e-5, name=f"stage{last_stage}_post_bn")
+        x = blocks.batch_norm(x, epsilon=blocks.KERAS_APPLICATIONS_BN_EPSILON, name=f"stage{last_stage}_post_bn")
         x = blocks.activation(x, activation, name=f"stage{last_stage}_post_{activation}")
 
     if not include_top:

@@ -29,7 +29,6 @@ Example:
 """
 
 from kerascnn.blocks.dense import (
-    DENSENET_BN_EPSILON,
     dense_block,
     dense_layer,
     dense_transition,
@@ -62,6 +61,7 @@ from kerascnn.blocks.primitives import (
     ACTIVATIONS,
     BN_EPSILON,
     BN_MOMENTUM,
+    KERAS_APPLICATIONS_BN_EPSILON,
     PADDING_MODES,
     PADDINGS,
     activation,
@@ -88,7 +88,7 @@ __all__ = [
     "ACTIVATIONS",
     "BN_EPSILON",
     "BN_MOMENTUM",
-    "DENSENET_BN_EPSILON",
+    "KERAS_APPLICATIONS_BN_EPSILON",
     "INCEPTION_BN_EPSILON",
     "MOBILE_ACTIVATIONS",
     "MOBILE_BN_EPSILON",

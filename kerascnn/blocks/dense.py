@@ -26,11 +26,14 @@ from __future__ import annotations
 
 from keras import layers
 
-from kerascnn.blocks.primitives import activation, batch_norm, conv_bn_act, pool
+from kerascnn.blocks.primitives import (
+    KERAS_APPLICATIONS_BN_EPSILON,
+    activation,
+    batch_norm,
+    conv_bn_act,
+    pool,
+)
 from kerascnn.errors import UsageError
-
-# keras.applications' DenseNet batch-norm epsilon (torchvision's is 1e-5).
-DENSENET_BN_EPSILON = 1.001e-5
 
 
 def _bn_relu_conv(x, filters, kernel_size, *, name, index, bn_epsilon, kernel_regularizer):
@@ -57,7 +60,7 @@ def dense_layer(
     *,
     name: str,
     bottleneck_factor: int = 4,
-    bn_epsilon: float = DENSENET_BN_EPSILON,
+    bn_epsilon: float = KERAS_APPLICATIONS_BN_EPSILON,
     kernel_regularizer=None,
 ):
     """One DenseNet-BC layer: BN-ReLU-1×1 (``bottleneck_factor × growth_rate``), BN-ReLU-3×3
@@ -87,7 +90,7 @@ def dense_block(
     name: str,
     growth_rate: int = 32,
     bottleneck_factor: int = 4,
-    bn_epsilon: float = DENSENET_BN_EPSILON,
+    bn_epsilon: float = KERAS_APPLICATIONS_BN_EPSILON,
     kernel_regularizer=None,
 ):
     """``num_layers`` dense layers ``{name}_block1`` …, each reading every earlier feature map.
@@ -117,7 +120,7 @@ def dense_transition(
     *,
     name: str,
     compression: float = 0.5,
-    bn_epsilon: float = DENSENET_BN_EPSILON,
+    bn_epsilon: float = KERAS_APPLICATIONS_BN_EPSILON,
     kernel_regularizer=None,
 ):
     """DenseNet transition: BN-ReLU-1×1 conv to ``int(compression × C)`` channels (θ, 0.5 in
@@ -146,4 +149,4 @@ def dense_transition(
     return pool(x, "avg", 2, strides=2, name=f"{name}_pool")
 
 
-__all__ = ["DENSENET_BN_EPSILON", "dense_block", "dense_layer", "dense_transition"]
+__all__ = ["KERAS_APPLICATIONS_BN_EPSILON", "dense_block", "dense_layer", "dense_transition"]

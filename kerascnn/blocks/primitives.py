@@ -26,6 +26,8 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "swish")
 PADDING_MODES = ("zeros", "circular", "reflect")
 
 BN_EPSILON = 1e-5
+# keras.applications' ResNetV2 and DenseNet use this epsilon; their weights expect it.
+KERAS_APPLICATIONS_BN_EPSILON = 1.001e-5
 BN_MOMENTUM = 0.9
 
 

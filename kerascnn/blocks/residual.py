@@ -18,6 +18,7 @@ from keras import layers
 
 from kerascnn.blocks.primitives import (
     BN_EPSILON,
+    KERAS_APPLICATIONS_BN_EPSILON,
     activation,
     batch_norm,
     conv_bn_act,
@@ -285,7 +286,7 @@ def preact_bottleneck_block(
     activation: str = "relu",
     slope: float = 0.01,
     padding_mode: str = "zeros",
-    bn_epsilon: float = 1.001e-5,
+    bn_epsilon: float = KERAS_APPLICATIONS_BN_EPSILON,
     kernel_regularizer=None,
 ):
     """Pre-activation bottleneck laid out as keras.applications' ResNet50V2 ``block2``.

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerascnn.arithmetic import conv_output_size, padding_amounts, source_index
+from kerascnn.arithmetic import (
+    conv_output_size,
+    effective_kernel_size,
+    padding_amounts,
+    source_index,
+)
 from kerascnn.errors import UsageError
 from kerascnn.visualize.figure import Picture, new_figure, png_path, save_png
 
@@ -104,7 +109,7 @@ def plot_padding(*, size: int = 5, kernel_size: int = 3, out=None, tile_px: int 
                     )
                 )
                 ax.text(c + 0.5, r + 0.5, text, ha="center", va="center", fontsize=fontsize)
-        span = (kernel_size - 1) * case.dilation + 1
+        span = effective_kernel_size(kernel_size, case.dilation)
         for u in range(kernel_size):  # the kernel's taps at the first output position
             for v in range(kernel_size):
                 ax.add_patch(
