@@ -14,6 +14,7 @@ Layout of ``runs/NAME/``::
     confusion_matrix.png, classification_report.txt|csv, top_losses.png   (from evaluate)
     lr_find.png          (from lr-find)
     skipped_files.txt    files --skip-bad left out, "path<TAB>reason" per line (only if any)
+    skipped_files.txt    files --skip-bad left out, "path<TAB>reason" per line (only if any)
 
 Names collide safely: ``exp``, then ``exp2``, ``exp3``, ... (folders are claimed with an atomic
 ``mkdir``, so two runs started at once never share one).
@@ -110,6 +111,10 @@ class RunPaths:
     @property
     def lr_find(self) -> Path:
         return self.root / "lr_find.png"
+
+    @property
+    def skipped_files(self) -> Path:
+        return self.root / "skipped_files.txt"
 
     @property
     def skipped_files(self) -> Path:

@@ -343,6 +343,9 @@ class Run:
                     replicas=self.replicas,
                 )
                 write_labels(paths.labels, self.bundle.class_names)
+                if getattr(self.bundle, "skipped", None):  # --skip-bad left files out
+                    atomic_write_text(paths.skipped_files, self.bundle.skipped_report())
+                    self.say(self.bundle.skipped_summary(paths.skipped_files))
             callbacks = self._make_callbacks()
             if self.resume_dir is not None:
                 self.say(f"Resuming {self.run_dir} from epoch {self.initial_epoch}/{config.epochs}")

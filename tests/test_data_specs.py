@@ -194,3 +194,61 @@ def test_inspect_counts_webp_and_tiff_images(tmp_path):
     report = inspect_data(root, out=None)
     assert report.total == count and report.ignored == []
     assert {"WEBP", "TIFF", "PPM"} <= set(report.formats)
+
+
+# --------------------------------------------------------------------------------------------
+# item 4: --skip-bad says how many files it skipped and lists them in the run folder
+# --------------------------------------------------------------------------------------------
+
+
+def break_two_files(root):
+    """A truncated PNG and a text file named .jpg; returns {path: part of its reason}."""
+    truncated = root / "cat" / "0.png"
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    not_an_image = root / "dog" / "notes.jpg"
+    not_an_image.write_text("not a picture")
+    return {str(truncated): "", str(not_an_image): "not a readable image"}
+
+
+def test_load_data_gives_each_skipped_file_with_its_reason(tmp_path):
+    root = write_class_folder(tmp_path / "pets", per_class=4)
+    broken = break_two_files(root)
+    bundle = load_data(root, input_shape=(8, 8, 3), skip_bad=True, val_split=0.0, test_split=0.0)
+    assert sorted(bundle.skipped) == sorted(broken)
+    assert set(bundle.skip_reasons) == set(broken)
+    for path, reason in broken.items():
+        assert reason in bundle.skip_reasons[path] and bundle.skip_reasons[path]
+    assert bundle.sizes["train"] == 7  # 8 written, 1 truncated (notes.jpg is extra)
+    lines = bundle.skipped_report().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        path, reason = line.split("\t")
+        assert path in broken and reason == bundle.skip_reasons[path]
+    assert bundle.skipped_summary() == "Skipped 2 unreadable images (--skip-bad)"
+
+
+def test_cli_train_skip_bad_counts_and_lists_what_it_skipped(cli, tmp_path):
+    root = write_class_folder(tmp_path / "pets", per_class=4)
+    broken = break_two_files(root)
+    project = tmp_path / "runs"
+    proc = cli("train", "--model", "lenet5", "--data", root, "--input-shape", "32,32,3",
+               "--epochs", "1", "--batch-size", "4", "--val-split", "0", "--test-split", "0",
+               "--skip-bad", "--project", project, "--name", "pets")
+    assert proc.returncode == 0, proc.stderr
+    listing = project / "pets" / "skipped_files.txt"
+    said = [line for line in proc.stdout.splitlines() if line.startswith("Skipped ")]
+    assert said == [f"Skipped 2 unreadable images (--skip-bad), listed in {listing}"]
+    rows = [line.split("\t") for line in listing.read_text().splitlines()]
+    assert sorted(path for path, _ in rows) == sorted(broken)
+    assert all(reason for _, reason in rows)
+
+
+def test_cli_train_without_skipped_files_writes_no_listing(cli, tmp_path):
+    root = write_class_folder(tmp_path / "pets", per_class=4)
+    project = tmp_path / "runs"
+    proc = cli("train", "--model", "lenet5", "--data", root, "--input-shape", "32,32,3",
+               "--epochs", "1", "--batch-size", "4", "--val-split", "0", "--test-split", "0",
+               "--skip-bad", "--project", project, "--name", "pets")
+    assert proc.returncode == 0, proc.stderr
+    assert "Skipped" not in proc.stdout
+    assert not (project / "pets" / "skipped_files.txt").exists()

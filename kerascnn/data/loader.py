@@ -71,6 +71,7 @@ class DataBundle:
     sizes: dict[str, int]
     spec: str
     skipped: list[str] = field(default_factory=list)
+    skip_reasons: dict[str, str] = field(default_factory=dict)
     batch_size: int = 32
     augment: list[str] = field(default_factory=list)
     seed: int = 0
@@ -83,6 +84,29 @@ class DataBundle:
             6
         """
         return math.ceil(self.sizes.get(split, 0) / self.batch_size)
+
+    def skipped_report(self) -> str:
+        """The files ``skip_bad`` left out, one ``path<TAB>reason`` line each ("" for none);
+        training writes it to the run folder's ``skipped_files.txt``.
+
+        Example:
+            >>> bundle.skipped_report()  # doctest: +SKIP
+            'photos/cat/broken.jpg\\ttruncated JPEG (no end-of-image marker)\\n'
+        """
+        return "".join(
+            f"{path}\t{self.skip_reasons.get(path, 'unreadable')}\n" for path in self.skipped
+        )
+
+    def skipped_summary(self, listing=None) -> str:
+        """One line saying how many files ``skip_bad`` left out, and where they are listed.
+
+        Example:
+            >>> bundle.skipped_summary("runs/pets/skipped_files.txt")  # doctest: +SKIP
+            'Skipped 2 unreadable images (--skip-bad), listed in runs/pets/skipped_files.txt'
+        """
+        count = len(self.skipped)
+        line = f"Skipped {count} unreadable image{'' if count == 1 else 's'} (--skip-bad)"
+        return f"{line}, listed in {listing}" if listing is not None else line
 
 
 def check_input_shape(input_shape, source: Source) -> tuple[int, int, int]:
@@ -210,6 +234,7 @@ def load_data(
         sizes={name: (len(splits[name]) if splits.get(name) is not None else 0) for name in SPLITS},
         spec=source.spec,
         skipped=list(source.skipped),
+        skip_reasons=dict(source.skip_reasons),
         batch_size=int(batch_size),
         augment=augment_names,
         seed=seed,

@@ -107,7 +107,8 @@ class Source:
     splits: dict[str, Split]
     class_names: list[str]
     spec: str
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (skip_bad)
+    skip_reasons: dict[str, str] = field(default_factory=dict)  # skipped path -> why
     channels: int | None = None  # channel count of the raw pixels when known
     image_hw: tuple[int, int] | None = None  # common raw size when known
     natural_channels: int | None = None  # channels to use when input_shape is None

@@ -229,6 +229,8 @@ def folder_source(root, *, skip_bad: bool = False) -> Source:
         >>> source = folder_source("photos/", skip_bad=True)  # doctest: +SKIP
         >>> source.class_names, source.skipped  # doctest: +SKIP
         (['cat', 'dog'], ['photos/cat/broken.jpg'])
+        >>> source.skip_reasons  # doctest: +SKIP
+        {'photos/cat/broken.jpg': 'truncated JPEG (no end-of-image marker)'}
     """
     scan = scan_folder(root)
     if scan.bad and not skip_bad:
@@ -253,6 +255,7 @@ def folder_source(root, *, skip_bad: bool = False) -> Source:
         class_names=scan.class_names,
         spec=str(scan.root),
         skipped=[str(f.path) for f in scan.bad],
+        skip_reasons={str(f.path): f.error for f in scan.bad},
         channels=None,  # decoded as RGB: converts to any channel count
         natural_channels=1 if gray else 3,
         image_hw=(next(iter(sizes))[1], next(iter(sizes))[0]) if len(sizes) == 1 else None,
