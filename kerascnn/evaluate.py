@@ -198,11 +198,12 @@ class EvalResult:
 def _data_for(loaded, data, split, batch_size, input_shape):
     """Load the split to evaluate: a run folder reuses its stored data settings and seed."""
     from kerascnn.data import load_data
-    from kerascnn.train_config import TrainConfig
+    from kerascnn.train_config import stored_config
 
     settings = {}
     if loaded.run_dir is not None and RunPaths(loaded.run_dir).config.is_file():
-        config = TrainConfig.from_yaml(RunPaths(loaded.run_dir).config)
+        # Its data folder as an absolute path, so this works from any working directory.
+        config = stored_config(loaded.run_dir)
         settings = {
             "spec": config.data,
             "val_split": config.val_split,

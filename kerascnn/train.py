@@ -66,6 +66,7 @@ from kerascnn.train_config import (
     DEFAULT_RUN_NAME,
     QUICKSTART,
     TrainConfig,
+    absolute_data_spec,
     find_resume,
     resume_config,
 )
@@ -147,6 +148,9 @@ def train(
         (config or TrainConfig()).replace(**overrides) if overrides else (config or TrainConfig())
     )
     config.validate()
+    # The run folder stores the data folder absolute, so it works from any directory.
+    data_as_given = config.data
+    config = config.with_absolute_paths()
     config, resume_dir, state = find_resume(config)
     config.validate()
     with _op_determinism(config.deterministic):
@@ -156,6 +160,7 @@ def train(
             started=started,
             resume_dir=resume_dir,
             state=state,
+            data_as_given=data_as_given if data_as_given != config.data else None,
         )
         run.prepare(model, data)
         run.claim_folder()
@@ -202,6 +207,7 @@ class Run:
     started: float = 0.0  # time.perf_counter() when train() was called
     resume_dir: Path | None = None  # the run folder being continued
     state: dict | None = None  # its resume.json
+    data_as_given: str | None = None  # config.data as typed, when it was made absolute
     chief: bool = True  # this process writes the run folder
     strategy: object = None
     precision: str = "float32"
@@ -262,7 +268,7 @@ class Run:
     def _load_data(self, model, factory, data) -> None:
         if data is not None:
             self.bundle = data
-            self.config = self.config.replace(data=str(data.spec))
+            self.config = self.config.replace(data=absolute_data_spec(str(data.spec)))
             return
         input_shape = (
             tuple(int(d) for d in model.inputs[0].shape[1:])
@@ -341,6 +347,7 @@ class Run:
                     precision=self.precision,
                     strategy=strategy_name(self.strategy),
                     replicas=self.replicas,
+                    **self._data_as_given_meta(),
                 )
                 write_labels(paths.labels, self.bundle.class_names)
                 if getattr(self.bundle, "skipped", None):  # --skip-bad left files out
@@ -364,6 +371,18 @@ class Run:
             self._discard_folder_if_empty()
             raise
         self._raise_if_diverged()
+
+    def _data_as_given_meta(self) -> dict:
+        """``{"data_as_given": ...}`` for config.yaml's meta: the data spec as the user typed
+        it, from this command or, on resume, from the run's existing config.yaml."""
+        given = self.data_as_given
+        if given is None and self.resume_dir is not None and self.paths.config.is_file():
+            try:
+                document = yaml.safe_load(self.paths.config.read_text(encoding="utf-8"))
+                given = (document.get("meta") or {}).get("data_as_given")
+            except (OSError, yaml.YAMLError, AttributeError):
+                given = None
+        return {"data_as_given": given} if given is not None else {}
 
     def _make_callbacks(self) -> list:
         config, paths, state = self.config, self.paths, self.state

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -183,6 +184,27 @@ class TrainConfig:
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def with_absolute_paths(self, base=None) -> TrainConfig:
+        """A copy whose data folder and TFDS ``data_dir`` are absolute, so the run folder that
+        stores it works from any directory (``kerascnn evaluate /path/runs/exp`` from /tmp).
+
+        Relative paths are taken from ``base`` (default: the working directory). ``digits``,
+        ``tfds:NAME`` and a data folder that does not exist (its error names it as typed) are
+        kept as they are.
+
+        Example:
+            >>> import tempfile
+            >>> base = Path(tempfile.mkdtemp()); (base / "photos").mkdir()
+            >>> TrainConfig(data="photos/").with_absolute_paths(base).data == str(base / "photos")
+            True
+            >>> TrainConfig(data="digits").with_absolute_paths(base).data
+            'digits'
+        """
+        changes = {"data": absolute_data_spec(self.data, base)}
+        if self.data_dir is not None:
+            changes["data_dir"] = _absolute(self.data_dir, base)
+        return self.replace(**changes)
 
     def validate(self) -> None:
         """Check names and ranges before anything is built or written.
@@ -357,6 +379,74 @@ def _shape(value) -> tuple[int, int, int]:
     return shape
 
 
+def _absolute(path, base=None) -> str:
+    """``path`` as a normalized absolute path string, relative ones taken from ``base``."""
+    path = Path(path).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return os.path.abspath(path)
+
+
+def absolute_data_spec(spec, base=None):
+    """``spec`` with a data folder made absolute (see :meth:`TrainConfig.with_absolute_paths`).
+
+    Example:
+        >>> absolute_data_spec("tfds:mnist"), absolute_data_spec("no/such/folder")
+        ('tfds:mnist', 'no/such/folder')
+    """
+    if not isinstance(spec, (str, os.PathLike)):
+        return spec
+    text = os.fspath(spec)
+    if text == "digits" or text.startswith("tfds:"):
+        return spec
+    folder = _absolute(text, base)
+    return folder if Path(folder).is_dir() else spec
+
+
+def training_directory(config: TrainConfig, run_dir) -> Path | None:
+    """The working directory training ran from, when ``run_dir`` shows it: a run stores its
+    ``project`` as given (``runs``), so ``/work/runs/exp`` made with project ``runs`` ran from
+    ``/work``. None when the project is absolute or does not match the folder's path.
+
+    Example:
+        >>> training_directory(TrainConfig(project="runs", name="exp"), "/work/runs/exp")
+        PosixPath('/work')
+        >>> training_directory(TrainConfig(project="/abs/runs"), "/abs/runs/exp") is None
+        True
+    """
+    project = Path(config.project)
+    if project.is_absolute():
+        return None
+    run_dir = Path(os.path.abspath(Path(run_dir).expanduser()))
+    tail = (*project.parts, run_dir.name)
+    tail = tuple(part for part in tail if part != ".")
+    if len(run_dir.parts) <= len(tail) or run_dir.parts[-len(tail):] != tail:
+        return None
+    return Path(*run_dir.parts[: -len(tail)])
+
+
+def stored_config(run_dir) -> TrainConfig:
+    """A run folder's ``config.yaml``, with relative paths made absolute.
+
+    Runs store their data folder absolute; older ones kept it as typed (``data: photos/``),
+    relative to where training ran. Such a path is looked up there first
+    (:func:`training_directory`), then in the working directory, so evaluating or resuming
+    works from anywhere.
+
+    Example:
+        >>> stored_config("runs/exp").data  # doctest: +SKIP
+        '/home/me/work/photos'
+    """
+    run_dir = Path(run_dir).expanduser()
+    config = TrainConfig.from_yaml(RunPaths(run_dir).config)
+    trained_from = training_directory(config, run_dir)
+    if trained_from is not None:
+        moved = config.with_absolute_paths(trained_from)
+        if moved.data != config.data:  # the data folder exists where training ran
+            return moved
+    return config.with_absolute_paths()
+
+
 # Fields that may differ between a run and the command that resumes it.
 RESUMABLE_CHANGES = frozenset({"epochs", "resume", "name", "project"})
 
@@ -373,7 +463,7 @@ def resume_config(run_dir, *, epochs: int | None = None) -> TrainConfig:
     paths = RunPaths(run_dir)
     if not paths.config.is_file():
         raise UsageError(f"resume folder {run_dir} has no config.yaml (not a kerascnn run)")
-    stored = TrainConfig.from_yaml(paths.config)
+    stored = stored_config(run_dir)
     return stored.replace(resume=str(run_dir), epochs=epochs or stored.epochs)
 
 
@@ -419,11 +509,12 @@ def find_resume(config: TrainConfig) -> tuple[TrainConfig, Path | None, dict | N
     if state is None or not RunPaths(run_dir).last.is_file():
         return config, None, None
     try:
-        stored = TrainConfig.from_yaml(RunPaths(run_dir).config)
+        stored = stored_config(run_dir)
     except UsageError:
         return config, None, None
+    wanted = config.with_absolute_paths()
     same = all(
-        getattr(stored, f) == getattr(config, f)
+        getattr(stored, f) == getattr(wanted, f)
         for f in TrainConfig.field_names()
         if f not in RESUMABLE_CHANGES
     )

@@ -4,8 +4,11 @@ first epoch."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
+from _train_utils import history_epochs, write_png_folder
 
 from kerascnn.errors import UsageError
 from kerascnn.train_config import TrainConfig
@@ -78,3 +81,65 @@ def test_cli_reads_exponent_numbers_from_a_config_file_and_names_a_bad_field(tmp
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "learning_rate must be a number, not 'fast'" in errors[0]
     assert not project.exists()
+
+
+# ---------------------------------------------------------------------------- run folders
+
+
+def _train_small_folder_run(cli, workdir: Path, *extra):
+    """``kerascnn train --data shapes/`` run from ``workdir`` with relative paths, as a user
+    in a fresh project folder types it; returns the run folder (absolute)."""
+    write_png_folder(workdir / "shapes", per_class=8, size=16)
+    proc = cli("train", "--model", "lenet5", "--data", "shapes/", "--input-shape", "32,32,3",
+               "--epochs", "1", "--batch-size", "8", "--no-tensorboard", "--name", "shapes",
+               *extra, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    return workdir / "runs" / "shapes"
+
+
+@pytest.mark.slow
+def test_a_run_folder_evaluates_and_resumes_from_another_directory(tmp_path, cli):
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    run = _train_small_folder_run(cli, workdir)
+    stored = yaml.safe_load((run / "config.yaml").read_text())
+    # The data folder is stored absolute; what the user typed stays in the run's meta.
+    assert stored["data"] == str(workdir / "shapes")
+    assert stored["meta"]["data_as_given"] == "shapes/"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = cli("evaluate", run, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert "Evaluation on the test split" in proc.stdout
+    assert (run / "classification_report.txt").is_file()
+    assert not (elsewhere / "runs").exists()
+
+    proc = cli("train", "--resume", run, "--epochs", "2", cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert history_epochs(run) == [1, 2]
+
+    # The same command from the same directory still finds and continues the run by name.
+    proc = cli("train", "--model", "lenet5", "--data", "shapes/", "--input-shape", "32,32,3",
+               "--epochs", "3", "--batch-size", "8", "--no-tensorboard", "--name", "shapes",
+               cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "Resuming" in proc.stdout and history_epochs(run) == [1, 2, 3]
+    assert not (workdir / "runs" / "shapes2").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_finds_the_data_of_a_run_stored_with_a_relative_path(tmp_path, cli):
+    # Runs written before data was stored absolute keep "data: shapes/": evaluate looks for
+    # it beside the folder that held runs/ when training ran.
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    run = _train_small_folder_run(cli, workdir)
+    document = yaml.safe_load((run / "config.yaml").read_text())
+    document["data"], document["project"] = "shapes/", "runs"
+    (run / "config.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = cli("evaluate", run, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert "Evaluation on the test split" in proc.stdout
