@@ -70,9 +70,15 @@ def write_digit_png(path, index: int = -1) -> tuple[Path, int]:
 
 
 def export_and_predict_digit(
-    run_dir, *, base=DEFAULT_BASE, name="digits", version=1, echo=print
+    run_dir, *, base=DEFAULT_BASE, name="digits", version=None, echo=print
 ):
-    """Export ``run_dir`` to ``BASE/NAME/VERSION`` (replacing it) and predict a real digit.
+    """Export ``run_dir`` as a new version of ``BASE/NAME`` and predict a real digit with it.
+
+    The export goes to the next free version (``version=None``) and never replaces one: an
+    existing version may be the one ``serving/models.config`` labels ``stable``, and a server
+    may be serving it right now. When earlier versions exist the echo says which are kept and
+    where the labels of ``BASE/../models.config`` still point. An explicit ``version`` that
+    exists is refused (as ``kerascnn export`` refuses it without ``--force``).
 
     Writes the digit to ``RUN_DIR/digit.png``, predicts it with the exported SavedModel exactly
     as ``kerascnn predict`` would, and echoes the result and how to serve it.
@@ -80,19 +86,66 @@ def export_and_predict_digit(
 
     Example:
         >>> path, pred, truth = export_and_predict_digit("runs/quickstart")  # doctest: +SKIP
-        >>> pred.label == str(truth)  # doctest: +SKIP
-        True
+        >>> path, pred.label == str(truth)  # doctest: +SKIP
+        (PosixPath('serving/models/digits/1'), True)
     """
-    path = export_model(run_dir, base=base, name=name, version=version, force=True)
+    path = export_model(run_dir, base=base, name=name, version=version)
     image, truth = write_digit_png(Path(run_dir) / "digit.png")
     prediction = Client(path).predict([image])[0]
     if prediction.error:
         raise KerasCNNError(prediction.error)
     echo(f"Exported to {path}")
+    for line in _kept_versions_note(Path(path)):
+        echo(line)
     echo(f"kerascnn predict {image} --model {path}   (true digit: {truth})")
     echo(format_table([prediction], 3))
     echo(f"Serve it: kerascnn serve --model-name {name} --model-base-path {Path(path).parent}")
     return path, prediction, truth
+
+
+def _kept_versions_note(export_path: Path) -> list[str]:
+    """What a user who exported before needs to hear: the older versions are kept, and a
+    version label in the ``models.config`` beside the base still names the version it named."""
+    model_dir, version = export_path.parent, int(export_path.name)
+    older = sorted(int(p.name) for p in model_dir.iterdir()
+                   if p.is_dir() and p.name.isdigit() and int(p.name) != version)
+    if not older:
+        return []
+    kept = ", ".join(map(str, older))
+    lines = [
+        f"This is version {version}; "
+        + (f"version {kept} is kept" if len(older) == 1 else f"versions {kept} are kept")
+        + " (an export never replaces one)."
+    ]
+    config_path = model_dir.parent.parent / "models.config"
+    labels, keep_newest = _version_labels(config_path, model_dir.name)
+    loaded = sorted([*older, version])[-keep_newest:] if keep_newest else None
+    for label, labelled in labels.items():
+        line = f"{config_path} labels version {labelled} {label!r} (edit it to promote {version})"
+        if loaded is not None and labelled not in loaded:
+            line += f"; a server keeping the {keep_newest} newest versions no longer loads it"
+        lines.append(line + ".")
+    return lines
+
+
+def _version_labels(config_path: Path, name: str) -> tuple[dict, int | None]:
+    """``({label: version}, N)`` that ``config_path`` sets for model ``name``, N being its
+    ``latest { num_versions }`` policy (None when it has none). Nothing when there is no such
+    file or it is not valid (``kerascnn serve`` will say so)."""
+    if not config_path.is_file():
+        return {}, None
+    from kerascnn.server.config import read_model_server_config
+
+    try:
+        config = read_model_server_config(config_path)
+    except KerasCNNError:
+        return {}, None
+    for model in config.model_config_list.config:
+        if model.name == name:
+            policy = model.model_version_policy
+            keep = policy.latest.num_versions if policy.WhichOneof("policy_choice") == "latest" else None
+            return dict(sorted(model.version_labels.items())), keep
+    return {}, None
 
 
 def quickstart(

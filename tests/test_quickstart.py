@@ -2,9 +2,13 @@
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -36,3 +40,59 @@ def test_quickstart_trains_evaluates_exports_and_predicts(cli, tmp_path):
     label = outputs["label"].numpy()[0].decode()
     assert f"digit.png  ->  {label} (" in proc.stdout
     assert f"Exported to {export.relative_to(tmp_path)}" in proc.stdout or str(export) in proc.stdout
+
+
+@pytest.mark.slow
+def test_second_quickstart_exports_a_new_version_and_keeps_the_first(cli, tmp_path):
+    """A second quickstart never replaces serving/models/digits/1 (the version models.config
+    labels "stable", perhaps being served right now): it exports the next free version, says
+    which, and says where the label still points."""
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    shutil.copy(ROOT / "serving" / "models.config", serving / "models.config")
+    first = cli("quickstart", "--epochs", "1", cwd=tmp_path, timeout=900)
+    assert first.returncode == 0, first.stderr
+    version_1 = serving / "models" / "digits" / "1"
+    assert "Exported to serving/models/digits/1" in first.stdout
+    kept = {p.relative_to(version_1): p.read_bytes() for p in version_1.rglob("*") if p.is_file()}
+
+    second = cli("quickstart", "--epochs", "1", cwd=tmp_path, timeout=900)
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr
+    assert {p.relative_to(version_1): p.read_bytes()
+            for p in version_1.rglob("*") if p.is_file()} == kept  # untouched
+    assert (serving / "models" / "digits" / "2" / "saved_model.pb").is_file()
+    assert "Exported to serving/models/digits/2" in second.stdout
+    assert "version 1 is kept" in second.stdout
+    assert "serving/models.config labels version 1 'stable'" in second.stdout
+
+
+def test_the_note_names_kept_versions_and_where_labels_point(tmp_path, monkeypatch):
+    """What the second and third quickstart say, read from serving/models.config (which keeps
+    the 2 newest versions and labels version 1 "stable")."""
+    from kerascnn.quickstart import _kept_versions_note
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serving").mkdir()
+    shutil.copy(ROOT / "serving" / "models.config", tmp_path / "serving" / "models.config")
+    digits = Path("serving/models/digits")
+    (digits / "1").mkdir(parents=True)
+    assert _kept_versions_note(digits / "1") == []  # the first export: nothing to say
+
+    (digits / "2").mkdir()
+    assert _kept_versions_note(digits / "2") == [
+        "This is version 2; version 1 is kept (an export never replaces one).",
+        "serving/models.config labels version 1 'stable' (edit it to promote 2).",
+    ]
+    (digits / "3").mkdir()
+    assert _kept_versions_note(digits / "3") == [
+        "This is version 3; versions 1, 2 are kept (an export never replaces one).",
+        "serving/models.config labels version 1 'stable' (edit it to promote 3); a server "
+        "keeping the 2 newest versions no longer loads it.",
+    ]
+    # Another base (no models.config beside it): only the versions.
+    other = tmp_path / "elsewhere" / "digits"
+    (other / "1").mkdir(parents=True)
+    (other / "2").mkdir()
+    assert _kept_versions_note(other / "2") == [
+        "This is version 2; version 1 is kept (an export never replaces one)."]
