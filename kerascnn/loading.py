@@ -59,7 +59,14 @@ class LoadedModel:
 
 def register_custom_objects() -> None:
     """Import the modules whose Keras serializables a saved kerascnn model may name: the
-    zoo's custom layers, our losses and learning-rate schedules."""
+    zoo's custom layers, our losses and learning-rate schedules.
+
+    Example:
+        >>> register_custom_objects()  # doctest: +SKIP
+        >>> import keras
+        >>> keras.saving.get_registered_object("kerascnn>Padding2D")  # doctest: +SKIP
+        <class 'kerascnn.layers.Padding2D'>
+    """
     import kerascnn.layers  # noqa: F401  padding / shortcut / adaptive-pool layers
     import kerascnn.optim  # noqa: F401  SparseCrossentropy, schedules
 
@@ -92,7 +99,12 @@ def load_keras_file(path, *, compile: bool = False, action: str = "load model"):
 
 # --------------------------------------------------------------------------- SavedModel exports
 def is_savedmodel(path) -> bool:
-    """True for a folder holding ``saved_model.pb`` (one exported version)."""
+    """True for a folder holding ``saved_model.pb`` (one exported version).
+
+    Example:
+        >>> is_savedmodel("/nonexistent"), is_savedmodel("serving/models/digits/1")  # doctest: +SKIP
+        (False, True)
+    """
     return (Path(path) / "saved_model.pb").is_file()
 
 
