@@ -7,6 +7,20 @@ from keras import layers
 from kerascnn import blocks
 
 
+def predictions(logits, classifier_activation, *, name: str = "predictions"):
+    """The classifier's activation as its own float32 layer, so mixed precision stays exact
+    where probabilities are formed; every head ends in it.
+
+    Example:
+        >>> import keras
+        >>> predictions(keras.Input((10,)), "softmax").dtype
+        'float32'
+    """
+    return layers.Activation(classifier_activation or "linear", dtype="float32", name=name)(
+        logits
+    )
+
+
 def classifier(x, num_classes: int, classifier_activation, *, kernel_regularizer=None):
     """``logits`` Dense → ``predictions`` activation (float32, so mixed precision stays exact).
 
@@ -17,9 +31,7 @@ def classifier(x, num_classes: int, classifier_activation, *, kernel_regularizer
         (None, 10)
     """
     x = blocks.dense(x, num_classes, kernel_regularizer=kernel_regularizer, name="logits")
-    return layers.Activation(
-        classifier_activation or "linear", dtype="float32", name="predictions"
-    )(x)
+    return predictions(x, classifier_activation)
 
 
 def features_head(x, pooling: str | None):

@@ -106,9 +106,8 @@ def _head(x, *, num_classes, include_top, pooling, classifier_activation, dropou
 def _aux_head(x, num_classes, classifier_activation, *, name, kernel_regularizer):
     """torchvision's InceptionAux: 4×4 adaptive average pool → 1×1 conv (128) → fc 1024 + ReLU
     → dropout 0.7 → fc → activation (float32, like the main head)."""
-    from keras import layers
-
     from kerascnn import blocks
+    from kerascnn.architectures._common import predictions
 
     x = blocks.adaptive_pool(x, 4, "avg", name=f"{name}_pool")
     x = blocks.inception_conv(x, 128, 1, name=name, kernel_regularizer=kernel_regularizer)
@@ -118,9 +117,7 @@ def _aux_head(x, num_classes, classifier_activation, *, name, kernel_regularizer
     )
     x = blocks.dropout(x, AUX_DROPOUT, name=f"{name}_dropout")
     x = blocks.dense(x, num_classes, kernel_regularizer=kernel_regularizer, name=f"{name}_logits")
-    return layers.Activation(
-        classifier_activation or "linear", dtype="float32", name=f"{name}_predictions"
-    )(x)
+    return predictions(x, classifier_activation, name=f"{name}_predictions")
 
 
 def _googlenet(

@@ -160,6 +160,7 @@ def _conv_head(x, num_classes, classifier_activation, *, dropout_rate, kernel_re
     from keras import layers
 
     from kerascnn import blocks
+    from kerascnn.architectures._common import predictions
 
     x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
     if hidden:
@@ -176,9 +177,7 @@ def _conv_head(x, num_classes, classifier_activation, *, dropout_rate, kernel_re
         num_classes, 1, padding="same", kernel_regularizer=kernel_regularizer, name="logits"
     )(x)
     x = layers.Flatten(name="flatten")(x)
-    return layers.Activation(
-        classifier_activation or "linear", dtype="float32", name="predictions"
-    )(x)
+    return predictions(x, classifier_activation)
 
 
 def _mobilenet_v1(
