@@ -14,10 +14,13 @@ Layout of ``runs/NAME/``::
     confusion_matrix.png, classification_report.txt|csv, top_losses.png   (from evaluate)
     lr_find.png          (from lr-find)
     skipped_files.txt    files --skip-bad left out, "path<TAB>reason" per line (only if any)
-    skipped_files.txt    files --skip-bad left out, "path<TAB>reason" per line (only if any)
+    .lock                held (flock) by the process training into the folder; removed when it
+                         ends, left behind by a crash, where it tells a dead owner from a live one
 
 Names collide safely: ``exp``, then ``exp2``, ``exp3``, ... (folders are claimed with an atomic
-``mkdir``, so two runs started at once never share one).
+``mkdir``, so two runs started at once never share one). A named run killed before its first
+epoch ended (``kill -9``, the out-of-memory killer) leaves a folder with nothing to keep; the
+rerun takes it back (:func:`reuse_unstarted_run_dir`), unless its owner still holds ``.lock``.
 
 Loading a model from a run folder is :func:`kerascnn.loading.load_model`'s job; this module
 only knows where things are and writes them safely.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +117,8 @@ class RunPaths:
         return self.root / "lr_find.png"
 
     @property
-    def skipped_files(self) -> Path:
-        return self.root / "skipped_files.txt"
+    def lock(self) -> Path:
+        return self.root / ".lock"
 
     @property
     def skipped_files(self) -> Path:
@@ -164,6 +168,92 @@ def claim_run_dir(project, name: str) -> Path:
             continue
         return path
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def hold_run_lock(run_dir):
+    """Take ``run_dir/.lock`` (an exclusive ``flock``) and return the open file holding it,
+    or None when another live process holds it. The kernel drops the lock when the holder
+    dies, however it dies, so a lock left behind by ``kill -9`` is free again.
+
+    Example:
+        >>> lock = hold_run_lock("runs/exp")  # doctest: +SKIP
+        >>> hold_run_lock("runs/exp") is None  # held by ``lock`` (any process)  # doctest: +SKIP
+        True
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock (Windows): nothing can prove a run alive
+        return None
+    handle = open(RunPaths(Path(run_dir)).lock, "a+")  # noqa: SIM115 - kept open while held
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def release_run_lock(run_dir, handle) -> None:
+    """Remove ``run_dir/.lock`` and let go of ``handle`` (from :func:`hold_run_lock`).
+
+    The file goes first, while still held: a process that opened it meanwhile finds it
+    locked, or holds a lock on a file no longer in the folder, and either way leaves a folder
+    with completed epochs alone.
+
+    Example:
+        >>> release_run_lock("runs/exp", lock)  # doctest: +SKIP
+    """
+    if handle is None:
+        return
+    try:
+        RunPaths(Path(run_dir)).lock.unlink(missing_ok=True)
+    finally:
+        handle.close()
+
+
+def holds_no_epoch(run_dir) -> bool:
+    """True for a training run folder that stopped before its first epoch ended: it has the
+    ``config.yaml`` training writes first, and no resume state, weights, history or metrics.
+
+    Example:
+        >>> holds_no_epoch("runs/oom")  # doctest: +SKIP
+        True
+    """
+    paths = RunPaths(Path(run_dir))
+    produced = (paths.resume_state, paths.last, paths.best, paths.history, paths.metrics)
+    return paths.config.is_file() and not any(path.exists() for path in produced)
+
+
+def reuse_unstarted_run_dir(run_dir):
+    """Take back ``run_dir`` when it holds no completed epoch and nothing holds its lock.
+
+    Empties it (all but ``.lock``) and returns the held lock (see :func:`hold_run_lock`);
+    returns None, touching nothing, for any other folder: one with a completed epoch, one
+    ``kerascnn train`` did not write, or one whose first epoch is running right now.
+
+    Example:
+        >>> lock = reuse_unstarted_run_dir("runs/oom")  # doctest: +SKIP
+        >>> sorted(p.name for p in Path("runs/oom").iterdir())  # doctest: +SKIP
+        ['.lock']
+    """
+    run_dir = Path(run_dir)
+    if not holds_no_epoch(run_dir):
+        return None
+    handle = hold_run_lock(run_dir)
+    if handle is None:
+        return None
+    if not holds_no_epoch(run_dir):  # its owner got further before it let go
+        handle.close()
+        return None
+    lock = RunPaths(run_dir).lock
+    for entry in run_dir.iterdir():
+        if entry == lock:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return handle
 
 
 def atomic_write_text(path, text: str) -> None:

@@ -61,7 +61,15 @@ from kerascnn.lr_find import LRFindResult, lr_find, suggest_learning_rate
 from kerascnn.optim import SparseCrossentropy
 from kerascnn.plots import plot_history
 from kerascnn.provenance import run_metadata
-from kerascnn.runs import RunPaths, atomic_write_text, claim_run_dir, write_labels
+from kerascnn.runs import (
+    RunPaths,
+    atomic_write_text,
+    claim_run_dir,
+    hold_run_lock,
+    release_run_lock,
+    reuse_unstarted_run_dir,
+    write_labels,
+)
 from kerascnn.train_config import (
     DEFAULT_RUN_NAME,
     QUICKSTART,
@@ -69,6 +77,7 @@ from kerascnn.train_config import (
     absolute_data_spec,
     find_resume,
     resume_config,
+    why_not_continued,
 )
 
 
@@ -163,9 +172,12 @@ def train(
             data_as_given=data_as_given if data_as_given != config.data else None,
         )
         run.prepare(model, data)
-        run.claim_folder()
-        run.fit()
-        return run.finish()
+        try:
+            run.claim_folder()
+            run.fit()
+            return run.finish()
+        finally:
+            run.release_folder()
 
 
 @contextlib.contextmanager
@@ -215,6 +227,7 @@ class Run:
     net: object = None  # the compiled Keras model
     paths: RunPaths | None = None  # None on non-chief workers
     created: bool = False  # this run made its folder, so may remove it when it fails early
+    lock: object = None  # the held run_dir/.lock: a live run's folder is never taken over
     guard: NaNGuard | None = None
     recorder: RunRecorder | None = None
     stopper: ResumableEarlyStopping | None = None
@@ -309,18 +322,31 @@ class Run:
         if not self.chief:
             return
         config = self.config
+        named = Path(config.project) / config.name if config.name else None
         if self.resume_dir is not None:
             run_dir = self.resume_dir
+        elif named is not None and (reused := reuse_unstarted_run_dir(named)) is not None:
+            # A run of this name died before its first epoch ended: nothing there to keep.
+            run_dir, self.lock, self.created = named, reused, True
+            self.say(
+                f"{named} holds no completed epoch (an earlier run stopped before its first "
+                "epoch ended); starting it afresh there"
+            )
         else:
             run_dir = claim_run_dir(config.project, config.name or DEFAULT_RUN_NAME)
-            self.created = True
-            if config.name and run_dir.name != config.name:
-                self.say(
-                    f"{Path(config.project) / config.name} holds a finished run or "
-                    f"one with other settings; this run goes to {run_dir}"
-                )
+            self.lock, self.created = hold_run_lock(run_dir), True
+            if named is not None and run_dir != named:
+                self.say(f"{named} {why_not_continued(config, named)}; this run goes to {run_dir}")
         self.config = config.replace(project=str(run_dir.parent), name=run_dir.name, resume=None)
         self.paths = RunPaths(run_dir)
+
+    def release_folder(self) -> None:
+        """Let go of the run folder's ``.lock`` (held from :meth:`claim_folder` to the end)."""
+        if self.lock is not None and self.paths is not None:
+            release_run_lock(self.run_dir, self.lock)
+        elif self.lock is not None:
+            self.lock.close()
+        self.lock = None
 
     def _discard_folder_if_empty(self) -> bool:
         """Remove a folder this run created when no epoch completed (nothing to keep or resume)."""

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerascnn.arithmetic import image_shape
-from kerascnn.errors import UsageError, unknown_name
-from kerascnn.runs import RunPaths, check_run_name, read_resume_state
+from kerascnn.errors import KerasCNNError, UsageError, unknown_name
+from kerascnn.runs import RunPaths, check_run_name, holds_no_epoch, read_resume_state
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
@@ -522,6 +522,42 @@ def find_resume(config: TrainConfig) -> tuple[TrainConfig, Path | None, dict | N
     if same and unfinished and state["epoch"] < config.epochs:
         return config, run_dir, state
     return config, None, None
+
+
+def why_not_continued(config: TrainConfig, run_dir) -> str:
+    """Why a run of ``config`` cannot continue the existing ``run_dir`` of the same name, in
+    words that finish "runs/NAME ..." (the message for a run that goes to ``NAME2``).
+
+    Example:
+        >>> why_not_continued(TrainConfig(name="exp"), "/nowhere/exp")
+        'is not a kerascnn training run'
+    """
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    if holds_no_epoch(run_dir):
+        return "is in use by a run that has not completed its first epoch"
+    try:
+        state = read_resume_state(run_dir)
+        stored = stored_config(run_dir) if paths.config.is_file() else None
+    except (UsageError, KerasCNNError):
+        return "holds a run whose config.yaml or resume.json cannot be read"
+    if state is None or stored is None:
+        return "is not a kerascnn training run"
+    if state.get("status") == "finished":
+        return "holds a finished run"
+    wanted = config.with_absolute_paths()
+    changed = [
+        f"{name} {getattr(wanted, name)!r}, not {getattr(stored, name)!r}"
+        for name in TrainConfig.field_names()
+        if name not in RESUMABLE_CHANGES and getattr(stored, name) != getattr(wanted, name)
+    ]
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        return f"holds a run with other settings ({'; '.join(changed[:3])}{more})"
+    return (
+        f"already completed {state.get('epoch')} epochs; pass --epochs N with N > "
+        f"{state.get('epoch')} to continue it"
+    )
 
 
 def parse_tfds_split(text: str | None):

@@ -4,11 +4,16 @@ first epoch."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
-from _train_utils import history_epochs, write_png_folder
+from _train_utils import digits_arrays, history_epochs, tiny_model, write_png_folder
 
 from kerascnn.errors import UsageError
 from kerascnn.train_config import TrainConfig
@@ -143,3 +148,93 @@ def test_evaluate_finds_the_data_of_a_run_stored_with_a_relative_path(tmp_path, 
     proc = cli("evaluate", run, cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr
     assert "Evaluation on the test split" in proc.stdout
+
+
+# ---------------------------------------------------------------------------- killed early
+
+
+def _wait_for_file(path: Path, proc, timeout=240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"trainer exited early:\n{proc.stdout.read()}")
+        time.sleep(0.01)
+    raise AssertionError(f"{path} did not appear in time")
+
+
+@pytest.mark.slow
+def test_rerun_after_kill_9_before_the_first_epoch_reuses_the_folder(tmp_path, cli):
+    project = tmp_path / "runs"
+    # Batches of 8: a first epoch of 180 steps, far longer than the kill takes to land.
+    args = ["train", "--model", "lenet5", "--data", "digits", "--batch-size", "8",
+            "--epochs", "1", "--project", str(project), "--name", "hugebs", "--no-tensorboard"]
+    run = project / "hugebs"
+    proc = subprocess.Popen([sys.executable, "-m", "kerascnn", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_file(run / "config.yaml", proc)  # written just before the first epoch
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # a real crash (or the OOM killer): no cleanup runs
+        proc.wait(timeout=30)
+    assert (run / "config.yaml").is_file()
+    assert not (run / "resume.json").exists() and not (run / "history.csv").exists(), (
+        "the first epoch completed before the kill; the test needs a longer first epoch")
+
+    rerun = cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{run} holds no completed epoch" in rerun.stdout
+    assert "finished run" not in rerun.stdout and "other settings" not in rerun.stdout
+    assert f"Results saved to {run}" in rerun.stdout
+    assert history_epochs(run) == [1]
+    assert sorted(p.name for p in project.iterdir()) == ["hugebs"]
+
+
+def test_a_folder_whose_first_epoch_is_running_is_not_reused(tmp_path):
+    from kerascnn.runs import RunPaths, hold_run_lock, reuse_unstarted_run_dir
+
+    run = tmp_path / "busy"
+    run.mkdir()
+    RunPaths(run).config.write_text("model: lenet5\n")
+    live = hold_run_lock(run)  # the run that owns it, alive, still in its first epoch
+    assert live is not None
+    assert reuse_unstarted_run_dir(run) is None
+    assert RunPaths(run).config.is_file()
+    live.close()  # the owner dies: the kernel drops its lock
+    reclaimed = reuse_unstarted_run_dir(run)
+    try:
+        assert reclaimed is not None
+        assert not RunPaths(run).config.exists()  # emptied, ready for the rerun
+    finally:
+        reclaimed.close()
+
+
+def test_folders_with_a_completed_epoch_or_not_from_train_are_never_reused(tmp_path):
+    from kerascnn.runs import RunPaths, reuse_unstarted_run_dir
+
+    started = tmp_path / "started"
+    (started / "weights").mkdir(parents=True)
+    RunPaths(started).config.write_text("model: lenet5\n")
+    RunPaths(started).resume_state.write_text('{"epoch": 1}')
+    other = tmp_path / "other"  # evaluate --output, or a user's own folder
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert reuse_unstarted_run_dir(started) is None
+    assert reuse_unstarted_run_dir(other) is None
+    assert RunPaths(started).resume_state.is_file() and (other / "notes.txt").is_file()
+
+
+def test_a_finished_run_of_the_same_name_says_so_and_moves_on(tmp_path, capsys):
+    from kerascnn.data import load_data
+    from kerascnn.train import train
+
+    bundle = load_data(digits_arrays(), batch_size=64, seed=0)
+    config = TrainConfig(epochs=1, project=str(tmp_path), name="done", tensorboard=False)
+    first = train(config, model=tiny_model(), data=bundle, verbose="line")
+    capsys.readouterr()
+    second = train(config, model=tiny_model(), data=bundle, verbose="line")
+    out = capsys.readouterr().out
+    assert first.run_dir == tmp_path / "done" and second.run_dir == tmp_path / "done2"
+    assert f"{tmp_path / 'done'} holds a finished run; this run goes to {second.run_dir}" in out
+    assert not (tmp_path / "done" / ".lock").exists()
