@@ -408,7 +408,7 @@ def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values)
     "--serving-base",
     default=DEFAULT_BASE,
     show_default=True,
-    help="TF Serving model base directory the model is exported into (as digits/1).",
+    help="TF Serving model base directory the model is exported into (as digits/N, the next free version).",
 )
 @click.option("--no-export", is_flag=True, help="Stop after the held-out evaluation.")
 @_quiet_option
