@@ -198,11 +198,12 @@ class EvalResult:
 def _data_for(loaded, data, split, batch_size, input_shape):
     """Load the split to evaluate: a run folder reuses its stored data settings and seed."""
     from kerascnn.data import load_data
-    from kerascnn.train_config import stored_config
+    from kerascnn.train_config import parse_tfds_split, stored_config
 
     settings = {}
     if loaded.run_dir is not None and RunPaths(loaded.run_dir).config.is_file():
-        # Its data folder as an absolute path, so this works from any working directory.
+        # Its data folder as an absolute path, so this works from any working directory; and
+        # every setting that decides which images land in which split (a TFDS split plan too).
         config = stored_config(loaded.run_dir)
         settings = {
             "spec": config.data,
@@ -211,7 +212,10 @@ def _data_for(loaded, data, split, batch_size, input_shape):
             "seed": config.seed,
             "batch_size": config.batch_size,
             "data_dir": config.data_dir,
+            "split": parse_tfds_split(config.tfds_split),
+            "download": config.download,
             "skip_bad": config.skip_bad,
+            "cache": config.cache,
         }
     if data is not None:
         if not isinstance(data, (str, os.PathLike, tuple, list)):

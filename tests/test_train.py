@@ -531,5 +531,10 @@ def test_tfds_split_strings_reach_the_data_offline(tmp_path, monkeypatch):
     with tfds.testing.mock_data(num_examples=16):
         run = train(config, verbose="quiet")
     assert seen == [{"train": "train[:75%]", "val": "train[75%:]", "test": "test"}]
+    from kerascnn.evaluate import evaluate  # evaluating the run reads the same split plan
+
+    with tfds.testing.mock_data(num_examples=16):
+        evaluate(run.run_dir, output_dir=tmp_path / "eval", verbose="quiet")
+    assert seen[-1] == {"train": "train[:75%]", "val": "train[75%:]", "test": "test"}
     assert (run.run_dir / "weights" / "best.keras").is_file()
     assert 0.0 <= run.metrics["test_accuracy"] <= 1.0
