@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerascnn.runs import RunPaths, atomic_save_model, atomic_write_text
+from kerascnn.runs import RunPaths, atomic_save_model, atomic_write_text, write_json
 
 
 def monitor_mode(monitor: str) -> str:
@@ -356,4 +355,4 @@ class RunRecorder(keras.callbacks.Callback):
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **more,
         }
-        atomic_write_text(self.paths.resume_state, json.dumps(state, indent=2) + "\n")
+        write_json(self.paths.resume_state, state)

@@ -45,3 +45,35 @@ def say(level: str, text: str) -> None:
     """
     if level != "quiet":
         print(text, flush=True)
+
+
+def summary_text(metrics: dict, run_dir) -> str:
+    """The end-of-training summary: best epoch, its metrics, test figures, where it went.
+
+    Example:
+        >>> print(summary_text({"best_epoch": 3, "monitor": "val_loss", "best_val_loss": 0.05,
+        ...                     "test_accuracy": 0.99, "test_loss": 0.04}, "runs/exp"))
+        Best epoch 3 (by val_loss): val_loss 0.0500
+        Held-out test: accuracy 0.9900, loss 0.0400
+        Results saved to runs/exp
+    """
+    lines = []
+    if metrics.get("best_epoch"):
+        best = ", ".join(
+            f"{k.removeprefix('best_')} {v:.4f}"
+            for k, v in metrics.items()
+            if k.startswith("best_")
+            and k not in ("best_epoch", "best_learning_rate")
+            and isinstance(v, float)
+        )
+        lines.append(f"Best epoch {metrics['best_epoch']} (by {metrics['monitor']}): {best}")
+    if "test_accuracy" in metrics:
+        lines.append(
+            f"Held-out test: accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}"
+        )
+    if metrics.get("mean_epoch_seconds"):
+        lines.append(
+            f"{metrics['epochs_completed']} epochs, {metrics['mean_epoch_seconds']:.2f} s/epoch"
+        )
+    lines.append(f"Results saved to {run_dir}")
+    return "\n".join(lines)

@@ -30,7 +30,7 @@ from kerascnn.console import say, verbosity
 from kerascnn.errors import UsageError
 from kerascnn.loading import LoadedModel, load_keras_model
 from kerascnn.plots import plot_confusion_matrix, plot_top_losses
-from kerascnn.runs import RunPaths, atomic_write_text, read_labels
+from kerascnn.runs import RunPaths, atomic_write_text, read_labels, write_json
 
 SPLITS = ("train", "val", "test")
 
@@ -323,7 +323,7 @@ def evaluate(
         "errors": int(np.sum(preds.predicted != preds.labels)),
         "macro_f1": float(np.mean([r["f1"] for r in rows])) if rows else 0.0,
     }
-    atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")
+    write_json(paths.metrics, metrics)
     level = verbosity(verbose)
     say(level, f"Evaluation on the {split} split ({len(preds.labels)} images):")
     say(level, text.removesuffix("\n"))

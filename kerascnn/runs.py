@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -273,6 +274,35 @@ def atomic_write_text(path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def jsonable(value):
+    """``value`` with numpy scalars as Python numbers and NaN/inf as None, so it is valid JSON.
+
+    Example:
+        >>> import numpy as np
+        >>> jsonable({"loss": np.float32(0.5), "best": [float("nan"), 1]})
+        {'loss': 0.5, 'best': [None, 1]}
+    """
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path, value) -> None:
+    """Write ``value`` as indented JSON, atomically (:func:`atomic_write_text`), made valid by
+    :func:`jsonable` first: metrics, resume state.
+
+    Example:
+        >>> write_json("runs/exp/metrics.json", {"test_accuracy": 0.99})  # doctest: +SKIP
+    """
+    atomic_write_text(path, json.dumps(jsonable(value), indent=2) + "\n")
 
 
 def atomic_save_model(model, path) -> None:

@@ -22,8 +22,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from kerascnn.callbacks import (
     monitor_mode,
     read_history,
 )
+from kerascnn.console import summary_text
 from kerascnn.distribute import is_chief, make_strategy, resolve_precision, strategy_name
 from kerascnn.errors import KerasCNNError
 from kerascnn.evaluate import compute_metrics
@@ -68,6 +67,7 @@ from kerascnn.runs import (
     hold_run_lock,
     release_run_lock,
     reuse_unstarted_run_dir,
+    write_json,
     write_labels,
 )
 from kerascnn.train_config import (
@@ -486,11 +486,11 @@ class Run:
         epoch_seconds = list(recorder.epoch_seconds) if recorder is not None else []
         metrics = self._final_metrics(best_row, completed, epoch_seconds)
         if paths is not None:
-            atomic_write_text(paths.metrics, json.dumps(_jsonable(metrics), indent=2) + "\n")
+            write_json(paths.metrics, metrics)
             plot_history(read_history(paths.history), paths.results_png, title=config.model)
             recorder.write_state("finished")
             if self.verbosity != "quiet":
-                self.say(summary_text(metrics, paths.root))
+                self.say(console.summary_text(metrics, paths.root))
         return RunResult(
             run_dir=self.run_dir,
             config=config,
@@ -562,51 +562,6 @@ def _restore_training_state(model, last_path: Path) -> None:
         )
     for target, value in zip(new_vars, saved_vars):
         target.assign(keras.ops.convert_to_numpy(value))
-
-
-def summary_text(metrics: dict, run_dir) -> str:
-    """The end-of-training summary: best epoch, its metrics, test figures, where it went.
-
-    Example:
-        >>> print(summary_text({"best_epoch": 3, "monitor": "val_loss", "best_val_loss": 0.05,
-        ...                     "test_accuracy": 0.99, "test_loss": 0.04}, "runs/exp"))
-        Best epoch 3 (by val_loss): val_loss 0.0500
-        Held-out test: accuracy 0.9900, loss 0.0400
-        Results saved to runs/exp
-    """
-    lines = []
-    if metrics.get("best_epoch"):
-        best = ", ".join(
-            f"{k.removeprefix('best_')} {v:.4f}"
-            for k, v in metrics.items()
-            if k.startswith("best_")
-            and k not in ("best_epoch", "best_learning_rate")
-            and isinstance(v, float)
-        )
-        lines.append(f"Best epoch {metrics['best_epoch']} (by {metrics['monitor']}): {best}")
-    if "test_accuracy" in metrics:
-        lines.append(
-            f"Held-out test: accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}"
-        )
-    if metrics.get("mean_epoch_seconds"):
-        lines.append(
-            f"{metrics['epochs_completed']} epochs, {metrics['mean_epoch_seconds']:.2f} s/epoch"
-        )
-    lines.append(f"Results saved to {run_dir}")
-    return "\n".join(lines)
-
-
-def _jsonable(value):
-    """``value`` with numpy scalars as Python numbers and NaN/inf as None (valid JSON)."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 __all__ = [
