@@ -1,0 +1,114 @@
+"""The gRPC transport: TF Serving's ``PredictionService`` with TensorProtos.
+
+Example:
+    >>> GrpcBackend("localhost:8500", model_name="digits", version=None, label=None,
+    ...             signature="serving_default", timeout=30).description  # doctest: +SKIP
+    'grpc://localhost:8500/digits'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerascnn.client.prediction import ServerError, prediction_rows, tf_error_line
+from kerascnn.contract import CLASS_NAMES_SIGNATURE, PIXELS_SIGNATURE
+from kerascnn.errors import KerasCNNError, UsageError
+
+GRPC_MAX_MESSAGE = 256 * 1024 * 1024  # far above gRPC's 4 MiB default
+
+
+class GrpcBackend:
+    def __init__(self, target, *, model_name, version, label, signature, timeout):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        self.target = target
+        self.url = f"grpc://{target}"
+        self.model_name = model_name
+        self.version = version
+        self.label = label
+        self.signature = signature
+        self.timeout = timeout
+        self.description = f"{self.url} model {model_name!r}"
+        options = [
+            ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE),
+            ("grpc.max_send_message_length", GRPC_MAX_MESSAGE),
+        ]
+        self.channel = grpc.insecure_channel(target, options=options)
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self._names = None
+        self._class_count = None
+        self.input_shape = None
+
+    def _spec(self, signature):
+        from tensorflow_serving.apis import model_pb2
+
+        spec = model_pb2.ModelSpec(name=self.model_name, signature_name=signature)
+        if self.version is not None:
+            spec.version.value = int(self.version)
+        elif self.label is not None:
+            spec.version_label = self.label
+        return spec
+
+    def _rpc(self, method, request):
+        import grpc
+
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise KerasCNNError(f"cannot reach the server at {self.url} ({details})") from None
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise UsageError(
+                    f"{self.url}: model {self.model_name!r} not found: {details}"
+                ) from None
+            raise ServerError(
+                f"server error {code.name}: {tf_error_line(details or '')}"
+            ) from None
+
+    def _predict_request(self, signature, input_name, value):
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest(model_spec=self._spec(signature))
+        request.inputs[input_name].CopyFrom(tf.make_tensor_proto(value))
+        response = self._rpc(self.stub.Predict, request)
+        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+
+    def class_names(self):
+        if self._names is None:
+            if self._class_count is None:
+                return None
+            out = self._predict_request(
+                CLASS_NAMES_SIGNATURE, "class_id", np.arange(self._class_count, dtype="int64")
+            )
+            self._names = [s.decode("utf-8") for s in out["label"]]
+        return self._names
+
+    def predict(self, payload):
+        if self.signature == PIXELS_SIGNATURE:
+            out = self._predict_request(
+                self.signature, "images", np.stack(payload).astype("float32")
+            )
+        else:
+            out = self._predict_request(
+                self.signature, "image_bytes", np.array(payload, dtype=object)
+            )
+        self._class_count = out["probabilities"].shape[-1]
+        return prediction_rows(
+            out["probabilities"], out["class_id"], [s.decode("utf-8") for s in out["label"]]
+        )
+
+    def fetch_input_shape(self):
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=self._spec(self.signature)
+        )
+        request.metadata_field.append("signature_def")
+        response = self._rpc(self.stub.GetModelMetadata, request)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sig_map)
+        dims = sig_map.signature_def[self.signature].inputs["images"].tensor_shape.dim
+        return tuple(int(d.size) for d in dims[1:])

@@ -1,0 +1,108 @@
+"""The local transport: a SavedModel export or a run folder, run in this process (no server).
+
+Example:
+    >>> LocalBackend("serving/models/digits/1", model_name=None, version=None, label=None,
+    ...              signature="serving_default").description  # doctest: +SKIP
+    'serving/models/digits/1'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.client.prediction import ServerError, prediction_rows, tf_error_line
+from kerascnn.contract import CLASS_NAMES_SIGNATURE, PIXELS_SIGNATURE
+from kerascnn.errors import UsageError
+from kerascnn.loading import load_model, resolve_local_model
+
+
+class LocalBackend:
+    def __init__(self, target, *, model_name, version, label, signature):
+        if label is not None:
+            raise UsageError("--label needs a server (version labels live in models.config)")
+        path = Path(target)
+        self.description = str(path)
+        if (
+            (path / "config.yaml").is_file()
+            or (path / "weights").is_dir()
+            or path.suffix == ".keras"
+        ):
+            if model_name is not None or version is not None:
+                raise UsageError(
+                    f"--model-name and --version pick an export under a model base directory; "
+                    f"{path} is a {'.keras file' if path.suffix == '.keras' else 'run folder'}"
+                )
+            from kerascnn.export import build_serving_module
+
+            module = build_serving_module(path)
+            self._functions = module.signatures()
+            self.input_shape = module.input_shape
+            self._names = list(module.class_names_list)
+        else:
+            resolved = resolve_local_model(path, model_name=model_name, version=version)
+            _check_resolved(resolved, model_name, version)
+            loaded = load_model(resolved)
+            self.description = str(loaded.path)
+            self._loaded = loaded.model  # keep it alive: signatures reference its variables
+            self._functions = dict(loaded.model.signatures)
+            spec = self._functions.get(PIXELS_SIGNATURE)
+            if spec is not None:
+                shape = spec.structured_input_signature[1]["images"].shape
+                self.input_shape = tuple(int(d) for d in shape[1:])
+            else:
+                self.input_shape = None
+            self._names = None
+        if signature not in self._functions:
+            from kerascnn.errors import unknown_name
+
+            raise unknown_name(
+                f"signature of {self.description}",
+                signature,
+                [k for k in self._functions if not k.startswith("__")],
+            )
+        self.signature = signature
+
+    def class_names(self):
+        if self._names is None:
+            import tensorflow as tf
+
+            fn = self._functions.get(CLASS_NAMES_SIGNATURE)
+            if fn is None:
+                return None
+            # probabilities' width is the class count; ask for every id.
+            count = self._count_classes()
+            labels = fn(class_id=tf.range(count, dtype=tf.int64))["label"].numpy()
+            self._names = [s.decode("utf-8") for s in labels]
+        return self._names
+
+    def _count_classes(self):
+        fn = self._functions[self.signature]
+        return int(fn.structured_outputs["probabilities"].shape[-1])
+
+    def predict(self, payload):
+        import tensorflow as tf
+
+        fn = self._functions[self.signature]
+        try:
+            if self.signature == PIXELS_SIGNATURE:
+                out = fn(images=tf.constant(np.stack(payload), tf.float32))
+            else:
+                out = fn(image_bytes=tf.constant(payload, tf.string))
+        except tf.errors.InvalidArgumentError as exc:
+            raise ServerError(tf_error_line(exc)) from None
+        return prediction_rows(
+            out["probabilities"].numpy(),
+            out["class_id"].numpy(),
+            [s.decode("utf-8") for s in out["label"].numpy()],
+        )
+
+
+def _check_resolved(resolved: Path, model_name, version) -> None:
+    """Refuse a ``model_name`` / ``version`` that the local export found does not match, rather
+    than answer with another model than the one asked for."""
+    if model_name is not None and resolved.parent.name != model_name:
+        raise UsageError(f"--model-name {model_name!r} does not match the export {resolved}")
+    if version is not None and resolved.name.isdigit() and int(resolved.name) != int(version):
+        raise UsageError(f"--version {version} does not match the export {resolved}")
