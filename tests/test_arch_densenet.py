@@ -9,6 +9,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from _model_counts import conv_dense_macs, trainable_params
 
 from kerascnn import blocks
 from kerascnn.architectures import build, feature_extractor, get_model_info, stage_outputs
@@ -34,21 +35,6 @@ def _fresh_session():
     keras.backend.clear_session()
 
 
-def trainable(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def conv_dense_macs(model) -> int:
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            _, height, width, _ = layer.output.shape
-            total += height * width * int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(layer.kernel.shape))
-    return total
-
-
 # ---------------------------------------------------------------- the blocks on their own
 
 
@@ -71,7 +57,7 @@ def test_dense_layer_is_bn_relu_bottleneck_then_bn_relu_3x3_concatenated():
     assert model.get_layer("b_bn1").epsilon == model.get_layer("b_bn2").epsilon == 1.001e-5
     assert model.output_shape == (None, 8, 8, 52)
     # BN gamma+beta on the input and the bottleneck, two bias-free convs
-    assert trainable(model) == 2 * 40 + 40 * 48 + 2 * 48 + 9 * 48 * 12
+    assert trainable_params(model) == 2 * 40 + 40 * 48 + 2 * 48 + 9 * 48 * 12
     # the concatenation keeps the input channels first, unchanged
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 40)).astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0)[..., :40], x)
@@ -148,9 +134,9 @@ def test_default_build_matches_published_params_and_keras_applications_counts(na
     info = get_model_info(name)
     model = build(name)
     assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1000)
-    assert trainable(model) == PUBLISHED[name] == info.params
+    assert trainable_params(model) == PUBLISHED[name] == info.params
     non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-    assert trainable(model) + non_trainable == KERAS_TOTAL[name]
+    assert trainable_params(model) + non_trainable == KERAS_TOTAL[name]
     assert conv_dense_macs(model) == analyze(model).totals.macs == info.macs
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names))
@@ -229,7 +215,7 @@ def test_densenet169_201_compute_exactly_what_keras_applications_computes(name):
 def test_small_non_square_input_any_channels_and_classes_and_the_minimum():
     model = build("densenet121", input_shape=(32, 45, 1), num_classes=7)
     assert model.get_layer("stem_conv").kernel.shape == (7, 7, 1, 64)
-    assert trainable(model) == PUBLISHED["densenet121"] - 7 * 7 * 2 * 64 - 1025 * 993
+    assert trainable_params(model) == PUBLISHED["densenet121"] - 7 * 7 * 2 * 64 - 1025 * 993
     probs = model.predict(np.ones((2, 32, 45, 1), "float32"), verbose=0)
     assert probs.shape == (2, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

@@ -10,6 +10,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from _model_counts import conv_dense_macs, trainable_params
 
 from kerascnn import blocks
 from kerascnn.architectures import build, feature_extractor, get_model_info, stage_outputs
@@ -30,21 +31,6 @@ HEAD = {"avg_pool", "dropout", "logits", "predictions"}
 def _fresh_session():
     yield
     keras.backend.clear_session()
-
-
-def trainable(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def conv_dense_macs(model) -> int:
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            _, height, width, _ = layer.output.shape
-            total += height * width * int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(layer.kernel.shape))
-    return total
 
 
 def conv_bn_params(c_in: int, c_out: int, kh: int, kw: int | None = None, scale=True) -> int:
@@ -86,7 +72,7 @@ def test_inception_module_is_four_branches_concatenated_with_1x1_reductions():
             (192, 64, 1), (192, 96, 1), (96, 128, 3), (192, 16, 1), (16, 32, 5), (192, 32, 1)
         ]
     )
-    assert trainable(model) == expected
+    assert trainable_params(model) == expected
     torchvision_style = block_model(
         blocks.inception_module, (28, 28, 192), 64, 96, 128, 16, 32, 32, kernel_5x5=3, name="b"
     )
@@ -116,7 +102,7 @@ def test_inception_v3_modules_factorise_the_big_kernels():
     assert isinstance(a.get_layer("a_branch4_pool"), keras.layers.AveragePooling2D)
     bn = a.get_layer("a_branch1_bn1")
     assert (bn.epsilon, bn.momentum, bn.scale, bn.center) == (1e-3, 0.99, False, True)
-    assert trainable(a) == sum(
+    assert trainable_params(a) == sum(
         conv_bn_params(c_in, c_out, k, scale=False)
         for c_in, c_out, k in [
             (192, 64, 1), (192, 48, 1), (48, 64, 5), (192, 64, 1), (64, 96, 3), (96, 96, 3),
@@ -187,7 +173,7 @@ def test_default_build_has_published_params_and_macs(name):
     model = build(name)
     assert model.input_shape == (None, *info.default_input_shape)
     assert model.output_shape == (None, 1000)
-    assert trainable(model) == PUBLISHED[name] == info.params
+    assert trainable_params(model) == PUBLISHED[name] == info.params
     macs = conv_dense_macs(model)
     assert macs == info.macs == analyze(model).totals.macs
     assert round(macs / 1e9, 2) == PUBLISHED_GMACS[name]
@@ -288,7 +274,7 @@ def test_googlenet_auxiliary_heads_train_with_weighted_losses():
     # torchvision's googlenet(aux_logits=True): 6,624,904 + aux1 (512 in) + aux2 (528 in).
     aux = [conv_bn_params(c_in, 128, 1) + 2048 * 1024 + 1024 + 1024 * 1000 + 1000
            for c_in in (512, 528)]
-    assert trainable(model) == 6_624_904 + sum(aux) == 13_004_888
+    assert trainable_params(model) == 6_624_904 + sum(aux) == 13_004_888
     assert model.get_layer("aux1_pool").input.shape[1:] == (14, 14, 512)
     assert model.get_layer("aux2_pool").input.shape[1:] == (14, 14, 528)
     assert model.get_layer("aux1_dropout").rate == 0.7

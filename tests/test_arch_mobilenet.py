@@ -8,6 +8,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from _model_counts import conv_dense_macs, trainable_params
 
 from kerascnn.architectures import (
     build,
@@ -42,23 +43,6 @@ def _fresh_session():
     keras.backend.clear_session()
 
 
-def trainable_params(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def conv_macs(model) -> int:
-    """out_h*out_w*prod(kernel) per Conv2D and DepthwiseConv2D (its kernel is k×k×c_in×m),
-    prod(kernel) per Dense: the zoo's convention, written out again."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-            _, height, width, _ = layer.output.shape
-            total += height * width * int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(layer.kernel.shape))
-    return total
-
-
 @pytest.mark.parametrize("name,alpha", sorted(KERAS_PARAMS))
 def test_trainable_params_equal_keras_applications_at_every_alpha(name, alpha):
     """No forward pass: building allocates the weights; counts come from their shapes."""
@@ -67,7 +51,7 @@ def test_trainable_params_equal_keras_applications_at_every_alpha(name, alpha):
     assert model.output_shape == (None, 1000)
     assert model.layers[-1].name == "predictions"
     assert trainable_params(model) == KERAS_PARAMS[name, alpha]
-    macs = conv_macs(model)
+    macs = conv_dense_macs(model)
     assert analyze(model).totals.macs == macs
     if alpha == 1.0:
         info = get_model_info(name)

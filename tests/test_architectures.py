@@ -9,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from _model_counts import conv_dense_macs, layer_names, trainable_params
 
 import kerascnn
 from kerascnn.architectures import (
@@ -84,27 +85,6 @@ def _models(names):
 def _fresh_session():
     yield
     keras.backend.clear_session()
-
-
-def trainable_params(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def conv_dense_macs(model) -> int:
-    """Batch-1 multiply-accumulates of every Conv2D (out_h*out_w*k*k*c_in/g*c_out), every
-    DepthwiseConv2D (out_h*out_w*k*k*c_in*depth_multiplier: its kernel is k×k×c_in×m) and Dense."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-            _, height, width, _ = layer.output.shape
-            total += height * width * int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(layer.kernel.shape))
-    return total
-
-
-def layer_names(model) -> list[str]:
-    return [layer.name for layer in model.layers]
 
 
 def test_registry_has_every_required_model():
