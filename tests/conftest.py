@@ -49,6 +49,30 @@ def pytest_sessionfinish(session, exitstatus):
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory):
+    """A tiny trained-looking ``.keras`` classifier (``_export_utils.save_tiny_model``)."""
+    from _export_utils import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def keras_model(keras_file):
+    """``keras_file`` loaded back, as the reference the exports are compared with."""
+    import keras
+
+    return keras.saving.load_model(keras_file, safe_mode=True, compile=False)
+
+
+@pytest.fixture(scope="module")
+def exported(keras_file, tmp_path_factory):
+    """``keras_file`` exported as ``BASE/shapes/1``; returns that version folder."""
+    from kerascnn.export import export_model
+
+    return export_model(keras_file, base=tmp_path_factory.mktemp("serving") / "models", name="shapes")
+
+
 @pytest.fixture
 def cli():
     """The ``run_cli`` function as a fixture."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _export_utils import CLASS_NAMES, encode, keras_reference, random_pixels, save_tiny_model
+from _export_utils import CLASS_NAMES, encode, keras_reference, random_pixels
 from _processes import ROOT
 from PIL import Image
 
@@ -27,24 +27,6 @@ from kerascnn.loading import default_model, resolve_local_model  # noqa: E402
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def keras_file(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def keras_model(keras_file):
-    import keras
-
-    return keras.saving.load_model(keras_file, safe_mode=True, compile=False)
-
-
-@pytest.fixture(scope="module")
-def exported(keras_file, tmp_path_factory):
-    base = tmp_path_factory.mktemp("serving") / "models"
-    return export_model(keras_file, base=base, name="shapes")
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """Real image files of several formats and modes."""

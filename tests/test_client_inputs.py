@@ -9,7 +9,7 @@ import socket
 
 import numpy as np
 import pytest
-from _export_utils import CLASS_NAMES, encode, keras_reference, random_pixels, save_tiny_model
+from _export_utils import CLASS_NAMES, encode, keras_reference, random_pixels
 from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
@@ -17,23 +17,6 @@ tf = pytest.importorskip("tensorflow")
 from kerascnn.client import Client  # noqa: E402
 from kerascnn.errors import UsageError  # noqa: E402
 from kerascnn.export import export_model  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def keras_file(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def keras_model(keras_file):
-    import keras
-
-    return keras.saving.load_model(keras_file, safe_mode=True, compile=False)
-
-
-@pytest.fixture(scope="module")
-def exported(keras_file, tmp_path_factory):
-    return export_model(keras_file, base=tmp_path_factory.mktemp("serving") / "models", name="shapes")
 
 
 # --------------------------------------------------------------------------- arrays and PIL images

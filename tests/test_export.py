@@ -23,7 +23,6 @@ from _export_utils import (
     keras_reference,
     random_pixels,
     run_python,
-    save_tiny_model,
 )
 
 tf = pytest.importorskip("tensorflow")
@@ -31,11 +30,6 @@ tf = pytest.importorskip("tensorflow")
 from kerascnn import export as export_mod  # noqa: E402
 from kerascnn.errors import UsageError  # noqa: E402
 from kerascnn.export import describe_signatures, export_model, image_size_from_header  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def keras_file(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
