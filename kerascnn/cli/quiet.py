@@ -25,7 +25,14 @@ _NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     rb"|[IWE]\d{4} [\d:.]+\s+\d+ (port\.cc|cudart_stub\.cc|cuda_platform\.cc|cuda_executor\.cc"
     rb"|cpu_feature_guard\.cc|cuda_dnn\.cc|cuda_fft\.cc|cuda_blas\.cc)[:\]].*"
-    rb"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
+    rb"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\."
+    # oneDNN's note that uint8 kernels fall back to Eigen on CPUs without AVX-512 (results are
+    # identical); printed mid-epoch, it used to break the progress bar.
+    rb"|[IWE]\d{4} [\d:.]+\s+\d+ util\.cc:\d+\] oneDNN supports DT_UINT8 only on platforms with AVX-512.*"
+    # A tf.data graph written by a newer runtime than the op registry knows about (harmless).
+    rb"|[IWE]\d{4} [\d:.]+\s+\d+ \S+\.cc:\d+\] .*NodeDef mentions attribute use_unbounded_threadpool.*"
+    # gRPC core's own line for a port it cannot bind; kerascnn says the same in one clear line.
+    rb"|[IWE]\d{4} [\d:.]+\s+\d+ (add_port|chttp2_server)\.cc:\d+\] .*)$"
 )
 
 
