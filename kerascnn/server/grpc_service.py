@@ -58,6 +58,45 @@ def predict_request_to_arrays(request: predict_pb2.PredictRequest) -> dict[str, 
     return {alias: array_from_proto(proto) for alias, proto in request.inputs.items()}
 
 
+def check_inputs_named(signature_proto, request_inputs) -> None:
+    """TF Serving 2.x's ``saved_model::GetInputValues`` check, with its exact words.
+
+    Runs after the size check (``input size does not match signature``), so it only speaks
+    when the request has as many inputs as the signature but names one the signature lacks.
+    The request's extra name is missing from the signature, so the answer names the
+    signature's input that the request did not send.
+
+    Example:
+        >>> from tensorflow.core.protobuf import meta_graph_pb2
+        >>> proto = meta_graph_pb2.SignatureDef()
+        >>> proto.inputs["x"].name = "x:0"
+        >>> check_inputs_named(proto, {"key": None})
+        Traceback (most recent call last):
+        ...
+        kerascnn.server.status.ServingError: Signature input alias: x(feed name: x:0) not found in request and no default value provided. Inputs expected to be in the request {key}, or default input alias set: 
+    """
+    sent, expected = set(request_inputs), set(signature_proto.inputs)
+    defaults = signature_proto.defaults
+    if len(sent) > len(expected) or (len(sent) < len(expected) and not defaults):
+        return  # the size check answers first (predict_util.check_predict_inputs)
+    used = set()
+    for alias in sorted(expected):
+        if alias in sent:
+            used.add(alias)
+        elif alias not in defaults:
+            raise invalid(
+                f"Signature input alias: {alias}(feed name: {signature_proto.inputs[alias].name}"
+                ") not found in request and no default value provided. Inputs expected to be "
+                f"in the request {{{','.join(sorted(sent))}}}, or default input alias set: "
+                f"{','.join(sorted(defaults))}"
+            )
+    if sent and used != sent:
+        raise invalid(
+            f"Inputs contains invalid name. Used request inputs: {','.join(sorted(used))}, "
+            f"request input: {','.join(sorted(sent))}"
+        )
+
+
 def outputs_to_response(servable, signature_name, outputs) -> predict_pb2.PredictResponse:
     """Arrays -> PredictResponse (typed value fields, as TF Serving's kAsProtoField).
 
@@ -119,6 +158,11 @@ class PredictionServicer(_Base, prediction_service_pb2_grpc.PredictionServiceSer
                 raise invalid("Missing ModelSpec")
             arrays = predict_request_to_arrays(request)
             with self.core.handle(*_spec_args(request.model_spec)) as servable:
+                sig = servable.signatures.get(
+                    request.model_spec.signature_name or DEFAULT_SIGNATURE
+                )
+                if sig is not None:
+                    check_inputs_named(sig.proto, request.inputs)
                 outputs = servable.predict(
                     request.model_spec.signature_name, arrays, list(request.output_filter)
                 )

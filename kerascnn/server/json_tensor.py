@@ -18,8 +18,8 @@ Example:
 from __future__ import annotations
 
 import base64
-import binascii
 import math
+import re
 
 import numpy as np
 from tensorflow.core.framework import types_pb2
@@ -73,8 +73,35 @@ def is_b64_object(value) -> bool:
     return isinstance(value, JsonObject) and len(value) == 1 and is_string(value.get("b64"))
 
 
+_BASE64_SPACE = b" \t\n\v\f\r"  # absl::ascii_isspace
+_BASE64_DATA = re.compile(rb"[A-Za-z0-9+/]*")
+_BASE64_PADDING = {0: 0, 2: 2, 3: 1}  # data characters mod 4 -> the padding that may follow
+
+
+def absl_base64_decode(text: bytes) -> bytes | None:
+    """``absl::Base64Unescape``, which TF Serving decodes ``{"b64": ...}`` with; None if invalid.
+
+    Whitespace anywhere is skipped (tools wrap base64 at 76 columns); padding is optional but,
+    when present, must be exactly right, and may be ``=`` or ``.``; nothing but whitespace and
+    padding may follow the padding.
+
+    Example:
+        >>> absl_base64_decode(b"aGVs bG8=\\n"), absl_base64_decode(b"aGk")
+        (b'hello', b'hi')
+        >>> absl_base64_decode(b"aGk==") is None
+        True
+    """
+    compact = text.translate(None, _BASE64_SPACE)
+    data = compact.rstrip(b"=.")
+    pads = len(compact) - len(data)
+    expected = _BASE64_PADDING.get(len(data) % 4)
+    if expected is None or pads not in (0, expected) or not _BASE64_DATA.fullmatch(data):
+        return None
+    return base64.b64decode(data + b"=" * (-len(data) % 4))
+
+
 def decode_b64_object(value) -> bytes:
-    """Decode ``{"b64": ...}`` with absl's rules: standard alphabet, padding optional.
+    """Decode ``{"b64": ...}`` with absl's rules (see :func:`absl_base64_decode`).
 
     Example:
         >>> from kerascnn.server.jsonparse import parse
@@ -83,18 +110,15 @@ def decode_b64_object(value) -> bytes:
     """
     if not is_b64_object(value):
         raise invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
-    text = as_bytes(value.get("b64"))
-    try:
-        if len(text) % 4 == 1:
-            raise binascii.Error
-        return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid("Unable to base64 decode") from None
+    decoded = absl_base64_decode(as_bytes(value.get("b64")))
+    if decoded is None:
+        raise invalid("Unable to base64 decode")
+    return decoded
 
 
 def _check_scalar(value, dtype):
     """Validate one JSON scalar against a dtype (AddValueToTensor); return the Python value."""
-    if dtype in _FLOATS or dtype == types_pb2.DT_HALF:
+    if dtype in _FLOATS:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
         raise _type_error(value, dtype)
@@ -207,8 +231,8 @@ def _fast_array(item, shape, dtype):
     Anything unusual (ragged lists, mixed or out-of-range values, strings, objects) returns
     None, and the exact element-by-element walk then produces TF Serving's error or result.
     """
-    if not shape or dtype == types_pb2.DT_STRING or dtype not in NUMPY_DTYPE:
-        return None
+    if not shape or dtype not in _RANGES and dtype not in _FLOATS and dtype != types_pb2.DT_BOOL:
+        return None  # strings, and dtypes TF Serving cannot fill from JSON (half, uint16)
     try:
         arr = np.array(item, dtype=object)
     except (ValueError, TypeError):
@@ -218,7 +242,7 @@ def _fast_array(item, shape, dtype):
     flat = arr.reshape(-1)
     kinds = set(map(type, flat))
     try:
-        if dtype in _FLOATS or dtype == types_pb2.DT_HALF:
+        if dtype in _FLOATS:
             if not kinds <= _NUMBER_TYPES:
                 return None
             with np.errstate(over="ignore", under="ignore"):
@@ -468,6 +492,20 @@ def is_bytes_output(name: str, arr: np.ndarray) -> bool:
     return arr.dtype.kind in "OSU" and name.endswith("_bytes")
 
 
+def as_output_array(value) -> np.ndarray:
+    """An output as an array: TensorFlow hands a scalar string tensor back as plain ``bytes``.
+
+    Example:
+        >>> as_output_array(b"hi").shape, as_output_array(b"hi").dtype
+        ((), dtype('O'))
+    """
+    if isinstance(value, (bytes, str)):
+        scalar = np.empty((), dtype=object)
+        scalar[()] = value
+        return scalar
+    return np.asarray(value)
+
+
 def predict_response_to_json(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
     """Write ``{"predictions": ...}`` (row) or ``{"outputs": ...}`` (columnar), byte for byte
     as TF Serving's MakeJsonFromTensors (RapidJSON PrettyWriter, single-line rows).
@@ -480,6 +518,7 @@ def predict_response_to_json(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
     """
     if not outputs:
         raise invalid("Cannot convert empty tensor map to JSON")
+    outputs = {name: as_output_array(value) for name, value in outputs.items()}
     names = sorted(outputs)
     values = {n: format_values(outputs[n], is_bytes_output(n, outputs[n])) for n in names}
     multi = len(names) > 1
