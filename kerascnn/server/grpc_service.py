@@ -70,10 +70,11 @@ def check_inputs_named(signature_proto, request_inputs) -> None:
         >>> from tensorflow.core.protobuf import meta_graph_pb2
         >>> proto = meta_graph_pb2.SignatureDef()
         >>> proto.inputs["x"].name = "x:0"
-        >>> check_inputs_named(proto, {"key": None})
-        Traceback (most recent call last):
-        ...
-        kerascnn.server.status.ServingError: Signature input alias: x(feed name: x:0) not found in request and no default value provided. Inputs expected to be in the request {key}, or default input alias set: 
+        >>> try:
+        ...     check_inputs_named(proto, {"key": None})
+        ... except ServingError as err:
+        ...     print(err.code, err.message.split(". ")[0])
+        INVALID_ARGUMENT Signature input alias: x(feed name: x:0) not found in request and no default value provided
     """
     sent, expected = set(request_inputs), set(signature_proto.inputs)
     defaults = signature_proto.defaults
