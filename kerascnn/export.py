@@ -46,11 +46,12 @@ from kerascnn.contract import (
     LABELS_FILE,
     METADATA_FILE,
     PIXELS_SIGNATURE,
-    SIGNATURES,
     WARMUP_FILE,
     check_name,
 )
 from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.gradcam import SIGNATURE as GRADCAM_SIGNATURE
+from kerascnn.gradcam import gradcam_signature
 from kerascnn.loading import load_keras_model
 from kerascnn.preprocessing import preprocess
 from kerascnn.runs import write_labels
@@ -169,7 +170,9 @@ class ServingModule(tf.Module):
         >>> module.serving_default(image_bytes=tf.constant([png]))["label"]  # doctest: +SKIP
     """
 
-    def __init__(self, model, class_names, *, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self, model, class_names, *, max_pixels: int = DEFAULT_MAX_PIXELS, gradcam: bool = True
+    ):
         super().__init__(name="kerascnn_serving")
         shape = tuple(model.input_shape[1:])
         if len(shape) != 3 or any(d is None for d in shape):
@@ -197,6 +200,12 @@ class ServingModule(tf.Module):
         self.class_names = tf.function(
             self._labels_for,
             input_signature=[tf.TensorSpec([None], tf.int64, name="class_id")],
+        )
+        # None for a model Grad-CAM cannot explain (no conv layer): no signature then.
+        self.serving_gradcam = (
+            gradcam_signature(model, self._decode_one, self._names, self.input_shape)
+            if gradcam
+            else None
         )
 
     # Each signature's Python argument name is its stable input name.
@@ -258,11 +267,14 @@ class ServingModule(tf.Module):
         }
 
     def signatures(self) -> dict:
-        return {
+        signatures = {
             DEFAULT_SIGNATURE: self.serving_default,
             PIXELS_SIGNATURE: self.serving_pixels,
             CLASS_NAMES_SIGNATURE: self.class_names,
         }
+        if self.serving_gradcam is not None:
+            signatures[GRADCAM_SIGNATURE] = self.serving_gradcam
+        return signatures
 
 
 def build_serving_module(source, *, class_names=None, max_pixels=DEFAULT_MAX_PIXELS):
@@ -351,6 +363,7 @@ def export_model(
     force: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     class_names=None,
+    gradcam: bool = True,
 ) -> Path:
     """Write ``source`` as a TF Serving SavedModel at ``BASE/NAME/VERSION`` and return that path.
 
@@ -363,6 +376,8 @@ def export_model(
         force: replace an existing version (still atomically: the old one is moved aside first).
         max_pixels: images with more pixels (from the header) are rejected before decoding.
         class_names: override the class names (index order).
+        gradcam: add the ``serving_gradcam`` signature (Grad-CAM heatmaps and overlays; see
+            :mod:`kerascnn.gradcam`) when the model has a conv layer to explain.
 
     Example:
         >>> export_model("runs/digits-lenet5", name="digits", version=1)  # doctest: +SKIP
@@ -382,7 +397,9 @@ def export_model(
             f"{final} already exists; pass --force to replace it or pick another --version"
         )
 
-    module = ServingModule(loaded.model, loaded.class_names, max_pixels=max_pixels)
+    module = ServingModule(
+        loaded.model, loaded.class_names, max_pixels=max_pixels, gradcam=gradcam
+    )
     model_dir.mkdir(parents=True, exist_ok=True)
     # Non-numeric name: TF Serving ignores it while it is being written.
     staging = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=model_dir))
@@ -431,7 +448,7 @@ def _write_extras(module: ServingModule, directory: Path, name: str, version: in
         "input_shape": list(module.input_shape),
         "class_names": module.class_names_list,
         "max_pixels": module.max_pixels,
-        "signatures": list(SIGNATURES),
+        "signatures": list(module.signatures()),
         "tensorflow": tf.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
