@@ -159,69 +159,24 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best_weights = best_weights
 
 
-class TensorBoardScalars(keras.callbacks.Callback):
-    """Writes epoch scalars (losses, metrics, learning rate) as TensorBoard event files under
-    ``log_dir/train`` and ``log_dir/validation``; view with ``tensorboard --logdir``.
+def tensorboard(log_dir, *, histogram_freq: int = 0, profile_batch: int = 0):
+    """Keras' own TensorBoard callback, set up the way a run folder keeps it.
 
-    Writes summaries with TensorFlow's own ops (scalars-plugin metadata), so it works even
-    where the ``tensorboard`` package (which ``tf.summary.scalar`` needs) is not installed.
-    A failure to write logs is reported once and never stops training.
+    Scalars (losses, metrics, the learning rate) per epoch under ``log_dir/train`` and
+    ``log_dir/validation``, weight histograms every ``histogram_freq`` epochs and a profiler
+    trace of batch ``profile_batch`` when asked; view with ``tensorboard --logdir log_dir``.
+    Keras' callback rather than our own writer, so its options (and the profiler) work as the
+    Keras documentation describes them.
 
     Example:
-        >>> model.fit(data, callbacks=[TensorBoardScalars("runs/exp/logs")])  # doctest: +SKIP
+        >>> model.fit(data, callbacks=[tensorboard("runs/exp/logs", histogram_freq=1)])  # doctest: +SKIP
     """
-
-    def __init__(self, log_dir):
-        super().__init__()
-        self.log_dir = Path(log_dir)
-        self._writers = {}
-        self._failed = False
-
-    def _writer(self, name):
-        import tensorflow as tf
-
-        if name not in self._writers:
-            self._writers[name] = tf.summary.create_file_writer(str(self.log_dir / name))
-        return self._writers[name]
-
-    @staticmethod
-    def _scalar(tag, value, step):
-        import tensorflow as tf
-        from tensorflow.core.framework import summary_pb2
-        from tensorflow.python.ops import summary_ops_v2
-
-        metadata = summary_pb2.SummaryMetadata()
-        metadata.plugin_data.plugin_name = "scalars"
-        summary_ops_v2.write(
-            tag,
-            tf.constant(value, tf.float32),
-            step=step,
-            metadata=metadata.SerializeToString(),
-        )
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self._failed:
-            return
-        logs = dict(logs or {})
-        rate = current_learning_rate(self.model)
-        if rate is not None:
-            logs.setdefault("learning_rate", rate)
-        try:
-            for key, value in logs.items():
-                split = "validation" if key.startswith("val_") else "train"
-                tag = "epoch_" + key.removeprefix("val_")
-                with self._writer(split).as_default():
-                    self._scalar(tag, float(value), epoch)
-            for writer in self._writers.values():
-                writer.flush()
-        except Exception as exc:  # logs are a convenience; never lose a run over them
-            self._failed = True
-            print(f"Warning: TensorBoard logging disabled: {exc}", file=sys.stderr)
-
-    def on_train_end(self, logs=None):
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+    return keras.callbacks.TensorBoard(
+        log_dir=str(log_dir),
+        histogram_freq=histogram_freq,
+        profile_batch=profile_batch,
+        write_graph=False,  # the graph of a functional model is in its summary; keep logs small
+    )
 
 
 def read_history(path) -> list[dict]:

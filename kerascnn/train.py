@@ -38,10 +38,10 @@ from kerascnn.callbacks import (
     NaNGuard,
     ResumableEarlyStopping,
     RunRecorder,
-    TensorBoardScalars,
     improved,
     monitor_mode,
     read_history,
+    tensorboard,
 )
 from kerascnn.console import summary_text
 from kerascnn.distribute import is_chief, make_strategy, resolve_precision, strategy_name
@@ -126,7 +126,13 @@ def write_config(path, config: TrainConfig, **meta) -> None:
 
 
 def train(
-    config: TrainConfig | None = None, *, model=None, data=None, verbose="auto", **overrides
+    config: TrainConfig | None = None,
+    *,
+    model=None,
+    data=None,
+    callbacks=None,
+    verbose="auto",
+    **overrides,
 ) -> RunResult:
     """Train ``config.model`` on ``config.data`` and write the run folder.
 
@@ -136,6 +142,8 @@ def train(
         model: a Keras model to train instead of ``config.model``, or a function returning
             one (called under the distribution strategy's scope; pass that for strategies).
         data: an already loaded :class:`kerascnn.data.DataBundle` instead of ``config.data``.
+        callbacks: more Keras callbacks (MLflow, Weights & Biases, your own), run after
+            kerascnn's own in every epoch, on every worker.
         verbose: ``"auto"`` (progress bar on a terminal, one line per epoch otherwise),
             ``"bar"``, ``"line"`` or ``"quiet"``.
 
@@ -170,6 +178,7 @@ def train(
             resume_dir=resume_dir,
             state=state,
             data_as_given=data_as_given if data_as_given != config.data else None,
+            user_callbacks=list(callbacks or []),
         )
         run.prepare(model, data)
         try:
@@ -231,6 +240,7 @@ class Run:
     guard: NaNGuard | None = None
     recorder: RunRecorder | None = None
     stopper: ResumableEarlyStopping | None = None
+    user_callbacks: list = field(default_factory=list)  # train(callbacks=...), run after ours
 
     @property
     def monitor(self) -> str:
@@ -443,10 +453,16 @@ class Run:
             )
             callbacks.append(self.recorder)
             if config.tensorboard:
-                callbacks.append(TensorBoardScalars(paths.logs))
+                callbacks.append(
+                    tensorboard(
+                        paths.logs,
+                        histogram_freq=config.histogram_freq,
+                        profile_batch=config.profile_batch,
+                    )
+                )
         if self.verbosity == "line":
             callbacks.append(EpochLine())
-        return callbacks
+        return callbacks + self.user_callbacks
 
     def _start_banner(self) -> str:
         config, bundle, sizes = self.config, self.bundle, self.bundle.sizes

@@ -104,6 +104,8 @@ class TrainConfig:
     monitor: str = "val_loss"
     patience: int | None = None  # early stopping patience in epochs; None: off
     tensorboard: bool = True
+    histogram_freq: int = 0  # TensorBoard weight histograms every N epochs; 0: none
+    profile_batch: int = 0  # TensorBoard profiler trace of this batch (1-based); 0: none
     # performance and reproducibility
     precision: str = "auto"
     jit_compile: bool = False
@@ -239,6 +241,10 @@ class TrainConfig:
             raise UsageError(f"dropout_rate must be in [0, 1), not {self.dropout_rate}")
         if self.patience is not None:
             check_positive_int("patience", self.patience)
+        for name in ("histogram_freq", "profile_batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"{name} must be a whole number >= 0, not {value!r}")
         if self.name is not None:
             check_run_name(self.name)
         if self.input_shape is not None:

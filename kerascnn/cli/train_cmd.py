@@ -183,6 +183,18 @@ _TRAIN_OPTIONS = [
     ),
     _option(("--tensorboard/--no-tensorboard",), "tensorboard", None, "Write TensorBoard logs."),
     _option(
+        ("--histogram-freq",),
+        "histogram_freq",
+        int,
+        "TensorBoard weight histograms every N epochs (0: none).",
+    ),
+    _option(
+        ("--profile-batch",),
+        "profile_batch",
+        int,
+        "TensorBoard profiler trace of batch N of the first epoch (0: none).",
+    ),
+    _option(
         ("--precision",),
         "precision",
         str,
