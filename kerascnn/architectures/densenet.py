@@ -22,7 +22,7 @@ Layer names: ``stem_pad``, ``stem_conv``, ``stem_bn``, ``stem_relu``, ``stem_poo
 
 Overrides: ``dropout_rate`` (dropout before the fc, default 0), ``kernel_regularizer``,
 ``growth_rate`` (k, 32) and ``compression`` (θ, 0.5), the paper's two DenseNet-BC
-hyper-parameters.
+hyper-parameters; ``bn_epsilon`` (1.001e-5; torchvision's weights expect its 1e-5).
 
 Example:
     >>> from kerascnn.architectures import build
@@ -61,11 +61,14 @@ def _densenet(
     bottleneck_factor=4,
     dropout_rate=0.0,
     kernel_regularizer=None,
+    bn_epsilon=None,
 ):
     from kerascnn import blocks
     from kerascnn.architectures._common import classifier, features_head
 
-    epsilon = blocks.KERAS_APPLICATIONS_BN_EPSILON
+    # The epsilon is part of the function the weights were trained for: keras.applications
+    # uses 1.001e-5, torchvision 1e-5.
+    epsilon = blocks.KERAS_APPLICATIONS_BN_EPSILON if bn_epsilon is None else float(bn_epsilon)
     x = blocks.conv_bn_act(
         inputs,
         STEM_FEATURES,
@@ -107,7 +110,7 @@ def _densenet(
 DENSENET = Family(
     "densenet",
     _densenet,
-    overrides=("growth_rate", "compression"),
+    overrides=("growth_rate", "compression", "bn_epsilon"),
     spatial_plan=_plan,
 )
 
