@@ -1,4 +1,4 @@
-"""Errors of the weights package: one line each, naming the file, tensor or layer at fault.
+"""The weights package's one-line errors.
 
 Example:
     >>> from kerascnn.weights.errors import WeightsMismatch
@@ -8,15 +8,19 @@ Example:
 
 from __future__ import annotations
 
-from kerascnn.errors import UsageError
+from kerascnn.errors import KerasCNNError, UsageError
 
 
 class WeightsMismatch(UsageError):
-    """Weights that do not fit the model: an unknown, missing or extra tensor, or a wrong shape.
+    """A weights file does not fit the model: a tensor is missing, extra, or of another shape.
 
-    The message names the first offending tensor (its key as the file spells it) and the layer
-    it belongs to, e.g. ``missing tensor 'layer1.0.bn1.running_var' (layer stage1_block1_bn1)``.
+    The message names the first such tensor (or layer) and the file.
     """
 
 
-__all__ = ["WeightsMismatch"]
+class WeightsUnavailable(KerasCNNError):
+    """A weights file could not be fetched or read: offline, truncated, wrong hash, bad file.
+
+    The message says which file, the URL tried, where to put the file by hand, and that
+    ``--weights PATH`` takes a local file.
+    """
