@@ -83,8 +83,17 @@ def test_serving_smoke(tmp_path):
                 assert r["errors"] == 0, r
                 assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"]
                 assert r["images_per_s"] > 0 and r["clients"] == clients
+                assert r["generator"] in ("wrk", "h2load", "python threads")
     assert results["in_process"]["batched"]["batch"] == 32
-    _check_targets(doc, ["batching on / off", "REST p50 overhead", "gRPC p50"])
+    assert results["in_process"]["batched"]["cpu_ms_per_image"] > 0
+    # Every row names the load generator that produced it.
+    generators = {row[0]: row[1] for row in doc["rows"] if row[0] in ("REST", "gRPC")}
+    assert generators["REST"] in ("wrk", "python threads")
+    assert generators["gRPC"] in ("h2load", "python threads")
+    summary = doc["summary"]
+    assert summary["ratio"] > 0 and len(summary["load_average_before"]) == 3
+    _check_targets(doc, ["in-process batch 32", "batching on / off", "beyond the model",
+                         "p50 at 1 connection", "REST p50 overhead", "gRPC p50"])
 
 
 @pytest.mark.slow
