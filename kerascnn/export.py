@@ -82,24 +82,43 @@ def _little_endian(data, pos: int, length: int, signed: bool = False):
     return value
 
 
-def _require_length(data, length: int, what: str):
-    return tf.debugging.Assert(
-        tf.strings.length(data) >= length, [f"truncated {what} header: not a valid image"]
+def _sentence(*parts):
+    """An assertion message from text and int64 tensors (tf.strings.format would quote the
+    element's name)."""
+    return tf.strings.join(
+        [tf.strings.as_string(p) if isinstance(p, tf.Tensor) and p.dtype != tf.string else p
+         for p in parts]
     )
 
 
-def _png_size(data):
-    with tf.control_dependencies([_require_length(data, 24, "PNG")]):
+def _require_length(data, length: int, what: str, which="image"):
+    # ``which`` names the element ("image_bytes[3]"), so a batch's bad image can be found.
+    size = tf.strings.length(data)
+    return tf.debugging.Assert(
+        size >= length,
+        [
+            _sentence(
+                which,
+                f" is a truncated {what} header: not a valid image (",
+                size,
+                f" bytes, the header alone needs {length}); send the whole image file",
+            )
+        ],
+    )
+
+
+def _png_size(data, which="image"):
+    with tf.control_dependencies([_require_length(data, 24, "PNG", which)]):
         return _big_endian(data, 20, 4), _big_endian(data, 16, 4)
 
 
-def _gif_size(data):
-    with tf.control_dependencies([_require_length(data, 10, "GIF")]):
+def _gif_size(data, which="image"):
+    with tf.control_dependencies([_require_length(data, 10, "GIF", which)]):
         return _little_endian(data, 8, 2), _little_endian(data, 6, 2)
 
 
-def _bmp_size(data):
-    with tf.control_dependencies([_require_length(data, 26, "BMP")]):
+def _bmp_size(data, which="image"):
+    with tf.control_dependencies([_require_length(data, 26, "BMP", which)]):
         header_size = _little_endian(data, 14, 4)
 
         def core():  # BITMAPCOREHEADER: 16-bit width and height
@@ -118,10 +137,13 @@ def _jpeg_size(data):
     return shape[0], shape[1]
 
 
-def image_size_from_header(data):
+def image_size_from_header(data, which="image"):
     """(height, width) of one encoded PNG/JPEG/GIF/BMP image, read from its header only.
 
-    Unknown formats fail with INVALID_ARGUMENT. Runs in graph mode inside the signatures.
+    Empty, unknown or truncated bytes fail with INVALID_ARGUMENT and a sentence naming
+    ``which`` element it was (``image_bytes[3]``), what it held and what is accepted, because
+    TF Serving shows a client the assertion's text as it is. Runs in graph mode inside the
+    signatures.
 
     Example:
         >>> png = tf.io.encode_png(tf.zeros((3, 5, 1), tf.uint8))
@@ -133,20 +155,29 @@ def image_size_from_header(data):
     is_jpeg = tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff")
     is_gif = tf.equal(tf.strings.substr(head, 0, 4), b"GIF8")
     is_bmp = tf.equal(tf.strings.substr(head, 0, 2), b"BM")
-    known = tf.debugging.Assert(
-        is_png | is_jpeg | is_gif | is_bmp,
-        ["unsupported image format: expected PNG, JPEG, GIF or BMP bytes"],
+    size = tf.strings.length(data)
+    accepted = "expected the bytes of a PNG, JPEG, GIF or BMP file"
+    problem = tf.where(
+        size == 0,
+        _sentence(which, " is empty (0 bytes): unsupported image format, " + accepted),
+        _sentence(
+            which,
+            " is not an image: unsupported image format in its ",
+            size,
+            " bytes; " + accepted + " (base64-encode the file itself, once)",
+        ),
     )
+    known = tf.debugging.Assert(is_png | is_jpeg | is_gif | is_bmp, [problem])
     index = tf.where(is_png, 0, tf.where(is_jpeg, 1, tf.where(is_gif, 2, 3)))
     with tf.control_dependencies([known]):
         index = tf.identity(index)
     size = tf.switch_case(
         index,
         [
-            lambda: tf.stack(_png_size(data)),
+            lambda: tf.stack(_png_size(data, which)),
             lambda: tf.stack(_jpeg_size(data)),
-            lambda: tf.stack(_gif_size(data)),
-            lambda: tf.stack(_bmp_size(data)),
+            lambda: tf.stack(_gif_size(data, which)),
+            lambda: tf.stack(_bmp_size(data, which)),
         ],
     )
     return size[0], size[1]
@@ -210,9 +241,11 @@ class ServingModule(tf.Module):
 
     # Each signature's Python argument name is its stable input name.
     def _from_bytes(self, image_bytes):
+        # Each image travels with its index so that an error can say which one it was.
+        positions = tf.range(tf.shape(image_bytes, out_type=tf.int64)[0])
         images = tf.map_fn(
             self._decode_one,
-            image_bytes,
+            (positions, image_bytes),
             fn_output_signature=tf.TensorSpec(self.input_shape, tf.float32),
         )
         return self._classify(images)
@@ -223,14 +256,21 @@ class ServingModule(tf.Module):
     def _labels_for(self, class_id):
         return {"label": tf.gather(self._names, class_id)}
 
-    def _decode_one(self, data):
-        height, width = image_size_from_header(data)
+    def _decode_one(self, item):
+        # ``item`` is ``(index, bytes)`` from serving_default (errors then name the element),
+        # or the bytes alone.
+        if isinstance(item, tuple):
+            position, data = item
+            which = tf.strings.format("image_bytes[{}]", (position,))
+        else:
+            data, which = item, "image"
+        height, width = image_size_from_header(data, which)
         too_big = tf.debugging.Assert(
             height * width <= self.max_pixels,
             [
-                tf.strings.format(
-                    "image is {}x{} = {} pixels, over the limit of {} set at export",
-                    (width, height, height * width, self.max_pixels),
+                _sentence(
+                    which, " is ", width, "x", height, " = ", height * width,
+                    f" pixels, over the limit of {self.max_pixels} set at export",
                 )
             ],
         )

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 # TF Serving's http_server.cc ToHTTPStatusCode.
 HTTP_STATUS = {
     "OK": 200,
@@ -101,10 +103,38 @@ def from_tensorflow(exc: BaseException) -> ServingError:
         return exc
     code = getattr(exc, "error_code", None)
     if code is not None and hasattr(exc, "message"):
-        return ServingError(CODE_NAME.get(int(code), "UNKNOWN"), _first_lines(exc.message))
+        return ServingError(
+            CODE_NAME.get(int(code), "UNKNOWN"), _first_lines(session_message(exc.message))
+        )
     if isinstance(exc, (ValueError, TypeError)):
         return invalid(_first_lines(str(exc)))
     return ServingError("INTERNAL", f"{type(exc).__name__}: {_first_lines(str(exc))}")
+
+
+_EAGER_HEADER = re.compile(
+    r"^Graph execution error:\s*Detected at node \S+ defined at \(most recent call last\):\n"
+    r"(?:<stack traces unavailable>\n|[ \t][^\n]*\n)*"
+)
+_EAGER_OP_SUFFIX = re.compile(r" \[Op:[^\]\n]*\]$")
+
+
+def session_message(text: str) -> str:
+    """A TF2 function's error as a TF1 session reports it, which is what TF Serving shows.
+
+    Calling a restored function wraps the op's own message in a "Graph execution error:
+    Detected at node ..." header and an ``[Op:...]`` suffix; TF Serving's ``Session::Run``
+    answers the op's message alone, so both servers say the same thing.
+
+    Example:
+        >>> session_message("Graph execution error:\\n\\nDetected at node a/Assert defined at "
+        ...     "(most recent call last):\\n<stack traces unavailable>\\nassertion failed: "
+        ...     "[image_bytes[0] is empty]\\n\\t [[{{node a/Assert}}]] [Op:__inference_f_9]")
+        'assertion failed: [image_bytes[0] is empty]\\n\\t [[{{node a/Assert}}]]'
+    """
+    stripped, found = _EAGER_HEADER.subn("", text, count=1)
+    if not found:
+        return text
+    return _EAGER_OP_SUFFIX.sub("", stripped.rstrip())
 
 
 def _first_lines(text: str, limit: int = 2000) -> str:
