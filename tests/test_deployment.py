@@ -28,14 +28,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 
 import jsonschema
 import pytest
 import yaml
 from _processes import ROOT
+from _tf_serving_status import probe_passes, status_endpoint
 from google.protobuf import (
     descriptor_pb2,
     descriptor_pool,
@@ -368,69 +367,27 @@ def test_a_typo_in_a_config_is_caught(tmp_path):
 
 
 # --------------------------------------------------------------------------- healthcheck
-class _StatusHandler(BaseHTTPRequestHandler):
-    """Answers GET /v1/models/NAME as TF Serving does, for the models in ``available``."""
-
-    available: set = set()
-
-    def do_GET(self):  # noqa: N802 - the http.server API
-        name = self.path.removeprefix("/v1/models/")
-        if name in self.available:
-            body = {"model_version_status": [{"version": "1", "state": "AVAILABLE",
-                                              "status": {"error_code": "OK", "error_message": ""}}]}
-            code = 200
-        else:
-            body = {"error": f"Servable not found for request: Latest({name})"}
-            code = 404
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def status_endpoint():
-    """A REST status endpoint on a free port: (port, set of available model names)."""
-    handler = type("Handler", (_StatusHandler,), {"available": {"digits"}})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], handler.available
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def test_healthcheck_waits_for_the_configured_model(status_endpoint):
+def test_healthcheck_waits_for_the_configured_model():
     """The healthcheck hard-coded "digits"; it now asks for $MODEL_NAME (default: the model
     models.config serves), really over /dev/tcp, as Docker runs it in the container."""
-    port, available = status_endpoint
     served = _parse(ROOT / "serving" / "models.config", model_server_config_pb2.ModelServerConfig())
 
-    def healthy(env, container_env=None) -> bool:
+    def healthy(env, port) -> bool:
         service = load_compose(env)["services"]["tfserving"]
         test = service["healthcheck"]["test"]
         assert test[:3] == ["CMD", "bash", "-c"]
-        script = test[3].replace("/dev/tcp/127.0.0.1/8501", f"/dev/tcp/127.0.0.1/{port}")
-        assert script != test[3], "the healthcheck must ask the REST port 8501 in the container"
-        environment = {"PATH": os.environ["PATH"], **service["environment"], **(container_env or {})}
-        proc = subprocess.run(["bash", "-c", script], env=environment, capture_output=True, timeout=30)
-        return proc.returncode == 0
+        return probe_passes(test[3], port, service["environment"])
 
     assert load_compose()["services"]["tfserving"]["environment"]["MODEL_NAME"] in [
         c.name for c in served.model_config_list.config
     ]
-    assert healthy({})
-    assert not healthy({"MODEL_NAME": "flowers"})
-    available.add("flowers")
-    assert healthy({"MODEL_NAME": "flowers"})
-    available.clear()
-    assert not healthy({})
+    with status_endpoint({"digits"}) as (port, available):
+        assert healthy({}, port)
+        assert not healthy({"MODEL_NAME": "flowers"}, port)
+        available.add("flowers")
+        assert healthy({"MODEL_NAME": "flowers"}, port)
+        available.clear()
+        assert not healthy({}, port)
 
 
 def test_gpu_variant_reserves_gpus_behind_its_own_profile(compose):
