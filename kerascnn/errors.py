@@ -29,6 +29,21 @@ class UsageError(KerasCNNError, ValueError):
     exit_code = 2
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with what the user needs to carry on (CLI exit code 130).
+
+    A ``KeyboardInterrupt``, so code that catches that keeps working; ``str()`` is the line
+    to print: how far the run got and the command that resumes it.
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str, run_dir=None, epochs_completed: int = 0):
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.epochs_completed = epochs_completed
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """Return the closest choice to ``name``, or None when nothing is close.
 

@@ -45,7 +45,7 @@ from kerascnn.callbacks import (
 )
 from kerascnn.console import summary_text
 from kerascnn.distribute import is_chief, make_strategy, resolve_precision, strategy_name
-from kerascnn.errors import KerasCNNError
+from kerascnn.errors import KerasCNNError, TrainingInterrupted
 from kerascnn.evaluate import compute_metrics
 from kerascnn.factories import (
     build_model,
@@ -185,6 +185,10 @@ def train(
             run.claim_folder()
             run.fit()
             return run.finish()
+        except KeyboardInterrupt as interrupt:
+            if isinstance(interrupt, TrainingInterrupted):
+                raise
+            raise run.interrupted() from interrupt
         finally:
             run.release_folder()
 
@@ -473,6 +477,22 @@ class Run:
             f"{tuple(bundle.input_shape)}) for {config.epochs} epochs; {config.optimizer} lr "
             f"{config.learning_rate:g} {config.schedule}; {self.precision}; "
             f"{self.replicas} replica(s) -> {self.run_dir}"
+        )
+
+    def interrupted(self) -> TrainingInterrupted:
+        """The error for Ctrl-C: how far the run got and the command that resumes it."""
+        completed = self.recorder.completed if self.recorder is not None else 0
+        run_dir = self.run_dir
+        if run_dir is None or not run_dir.is_dir() or completed == 0:
+            return TrainingInterrupted(
+                "Interrupted before the first epoch finished; nothing was kept.",
+                epochs_completed=completed,
+            )
+        return TrainingInterrupted(
+            f"Interrupted after epoch {completed}/{self.config.epochs}; resume with: "
+            f"kerascnn train --resume {run_dir}",
+            run_dir=run_dir,
+            epochs_completed=completed,
         )
 
     def _raise_if_diverged(self) -> None:

@@ -127,6 +127,6 @@ def test_load_model_errors_name_the_file(tmp_path):
 
 
 def test_evaluate_cli_needs_data_for_a_bare_model(tmp_path, cli):
-    proc = cli("evaluate", "lenet5", "--output", tmp_path / "out")
+    proc = cli("evaluate", "lenet5", "--out", tmp_path / "out")
     assert proc.returncode == 2
     assert "pass --data" in proc.stderr and "Traceback" not in proc.stderr

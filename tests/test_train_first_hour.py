@@ -217,7 +217,7 @@ def test_folders_with_a_completed_epoch_or_not_from_train_are_never_reused(tmp_p
     (started / "weights").mkdir(parents=True)
     RunPaths(started).config.write_text("model: lenet5\n")
     RunPaths(started).resume_state.write_text('{"epoch": 1}')
-    other = tmp_path / "other"  # evaluate --output, or a user's own folder
+    other = tmp_path / "other"  # evaluate --out, or a user's own folder
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     assert reuse_unstarted_run_dir(started) is None

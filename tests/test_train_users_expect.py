@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from _train_utils import digits_arrays, tiny_model
 
@@ -80,3 +79,93 @@ def test_tensorboard_settings_are_checked(tmp_path):
         TrainConfig(histogram_freq=-1).validate()
     with pytest.raises(UsageError, match="profile_batch"):
         TrainConfig(profile_batch=1.5).validate()
+
+
+# ---------------------------------------------------------------------------- the CLI's options
+
+
+def _all_commands():
+    import click
+
+    from kerascnn.cli import cli
+
+    context = click.Context(cli)
+    stack = [("kerascnn", cli)]
+    while stack:
+        path, command = stack.pop()
+        yield path, command
+        if isinstance(command, click.Group):
+            for name in command.list_commands(context):
+                stack.append((f"{path} {name}", command.get_command(context, name)))
+
+
+def test_enumerated_options_are_choices_that_suggest_names(cli):
+    import click
+
+    commands = dict(_all_commands())
+    for verb in ("kerascnn train", "kerascnn lr-find"):
+        params = {p.name: p for p in commands[verb].params}
+        for name in ("model", "optimizer", "schedule", "precision", "strategy", "cache"):
+            if name in params:
+                assert isinstance(params[name].type, click.Choice), (verb, name)
+    split = {p.name: p for p in commands["kerascnn evaluate"].params}["split"]
+    assert isinstance(split.type, click.Choice) and set(split.type.choices) == {"test", "val", "train"}
+
+    proc = cli("train", "--optimizer", "adamm")
+    assert proc.returncode == 2
+    assert "unknown optimizer 'adamm' (did you mean 'adam'?)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    help_text = cli("train", "--help").stdout
+    assert "[sgd|adam|adamw|rmsprop|adagrad|adadelta]" in help_text
+
+
+def test_output_paths_have_one_spelling_across_verbs():
+    for path, command in _all_commands():
+        for param in getattr(command, "params", []):
+            opts = getattr(param, "opts", [])
+            if any(opt in ("--output", "--output-dir", "--save-dir", "--dest") for opt in opts):
+                raise AssertionError(f"{path}: {opts} (output paths are spelled --out)")
+            if param.name in ("out", "output_dir"):
+                assert "--out" in opts, (path, opts)
+
+
+# ---------------------------------------------------------------------------- Ctrl-C
+
+
+def _wait_for_epoch(run_dir: Path, proc, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if json.loads((run_dir / "resume.json").read_text())["epoch"] >= 1:
+                return
+        except (OSError, ValueError, KeyError):
+            pass  # not written yet, or being replaced right now
+        if proc.poll() is not None:
+            raise AssertionError(f"trainer exited early:\n{proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError("no epoch completed in time")
+
+
+def test_ctrl_c_prints_the_command_that_resumes(tmp_path, cli):
+    run = tmp_path / "runs" / "stopme"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kerascnn", "train", "--epochs", "500", "--batch-size", "64",
+         "--project", str(tmp_path / "runs"), "--name", "stopme", "--no-tensorboard"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _wait_for_epoch(run, proc)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 130, stderr
+    done = json.loads((run / "resume.json").read_text())["epoch"]
+    line = f"Interrupted after epoch {done}/500; resume with: kerascnn train --resume {run}"
+    assert line in stderr, stderr
+    assert "Traceback" not in stderr
+    resumed = cli("train", "--resume", run, "--epochs", done + 1)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Resuming {run} from epoch {done}/{done + 1}" in resumed.stdout

@@ -79,8 +79,10 @@ def main(argv=None):
     filter_stderr()
     try:
         cli.main(args=argv, prog_name="kerascnn", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:
+        # Click turns Ctrl-C into Abort; training's own message says how to resume.
+        interrupt = exc.__cause__ or exc.__context__
+        click.echo(str(interrupt) if str(interrupt or "") else "Aborted.", err=True)
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -90,8 +92,9 @@ def main(argv=None):
     except KerasCNNError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+    except KeyboardInterrupt as exc:
+        # Training says how far it got and how to resume; anything else just stops.
+        click.echo(str(exc) or "Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:  # an unexpected failure: still one line unless debugging
         if os.environ.get("KERASCNN_DEBUG"):

@@ -37,3 +37,34 @@ class ShapeType(click.ParamType):
 
 
 SHAPE = ShapeType()
+
+
+class NamedChoice(click.Choice):
+    """``click.Choice`` whose refusal suggests the nearest name, as the Python API does.
+
+    ``--help`` and shell completion list the choices; ``--optimizer adamm`` answers
+    ``Invalid value for '--optimizer': unknown optimizer 'adamm' (did you mean 'adam'?)``.
+
+    Example:
+        >>> NamedChoice(["sgd", "adam"], kind="optimizer").convert("adam", None, None)
+        'adam'
+    """
+
+    def __init__(self, choices, *, kind: str, case_sensitive: bool = False):
+        super().__init__(list(choices), case_sensitive=case_sensitive)
+        self.kind = kind
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            from kerascnn.errors import unknown_name
+
+            self.fail(str(unknown_name(self.kind, str(value), self.choices)), param, ctx)
+
+
+def model_choice() -> NamedChoice:
+    """The registered model names as a choice (the registry is TensorFlow-free to list)."""
+    from kerascnn.architectures import list_models
+
+    return NamedChoice(list_models(), kind="model")

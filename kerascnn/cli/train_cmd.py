@@ -20,7 +20,7 @@ import dataclasses
 
 import click
 
-from kerascnn.cli.common import SHAPE
+from kerascnn.cli.common import SHAPE, NamedChoice, model_choice
 from kerascnn.contract import DEFAULT_BASE
 from kerascnn.train_config import (
     DEFAULT_RUN_NAME,
@@ -90,7 +90,7 @@ def _option(flags, field_name, kind, text, *, explained=None):
 
 # Flags map one to one onto TrainConfig fields; their defaults live only in TrainConfig.
 _DATA_OPTIONS = [
-    _option(("--model", "-m"), "model", str, "Registered model name (kerascnn models)."),
+    _option(("--model", "-m"), "model", model_choice(), "Registered model name (kerascnn models)."),
     _option(
         ("--data", "-d"), "data", str, "digits | tfds:NAME | a folder root/<class>/<image>."
     ),
@@ -117,15 +117,20 @@ _DATA_OPTIONS = [
     ),
     _option(("--download/--no-download",), "download", None, "Let TFDS download."),
     _option(("--skip-bad",), "skip_bad", "flag", "Skip unreadable images instead of failing."),
-    _option(("--cache",), "cache", str, "auto | true | false: cache decoded images."),
+    _option(
+        ("--cache",),
+        "cache",
+        NamedChoice(("auto", "true", "false"), kind="cache setting"),
+        "Cache decoded images (auto: when they fit in memory).",
+    ),
 ]
 
 _OPTIM_OPTIONS = [
     _option(
         ("--optimizer", "-o"),
         "optimizer",
-        str,
-        " | ".join(OPTIMIZERS) + ".",
+        NamedChoice(OPTIMIZERS, kind="optimizer"),
+        "Optimizer.",
     ),
     _option(
         ("--learning-rate", "--lr"), "learning_rate", float, "Base (one-cycle: peak) rate."
@@ -153,7 +158,12 @@ _TRAIN_OPTIONS = [
     _option(
         ("--epochs", "-e"), "epochs", int, "Epochs to train (on resume: the new total)."
     ),
-    _option(("--schedule",), "schedule", str, " | ".join(SCHEDULES) + "."),
+    _option(
+        ("--schedule",),
+        "schedule",
+        NamedChoice(SCHEDULES, kind="schedule"),
+        "Learning-rate schedule.",
+    ),
     _option(
         ("--warmup-epochs",), "warmup_epochs", float, "Linear warmup (cosine, step, constant)."
     ),
@@ -197,8 +207,8 @@ _TRAIN_OPTIONS = [
     _option(
         ("--precision",),
         "precision",
-        str,
-        " | ".join(PRECISIONS) + " (auto: mixed on a capable GPU).",
+        NamedChoice(PRECISIONS, kind="precision"),
+        "auto: mixed on a capable GPU.",
     ),
     _option(
         ("--jit-compile/--no-jit-compile",), "jit_compile", None, "XLA-compile the train step."
@@ -212,8 +222,8 @@ _TRAIN_OPTIONS = [
     _option(
         ("--strategy",),
         "strategy",
-        str,
-        " | ".join(STRATEGIES) + " (TF_CONFIG).",
+        NamedChoice(STRATEGIES, kind="strategy"),
+        "Distribution strategy (multiworker reads TF_CONFIG).",
     ),
     _option(("--project",), "project", str, "Parent folder of run folders."),
     _option(
@@ -234,7 +244,16 @@ def _apply(options):
             elif kind == "flag":
                 option = click.option(*flags, field_name, is_flag=True, default=None, help=text)
             else:
-                option = click.option(*flags, field_name, type=kind, default=None, help=text)
+                # A long list of choices reads better in the help text than in the metavar.
+                long_choice = isinstance(kind, NamedChoice) and len(kind.choices) > 8
+                option = click.option(
+                    *flags,
+                    field_name,
+                    type=kind,
+                    default=None,
+                    help=text,
+                    metavar="NAME" if long_choice else None,
+                )
             func = option(func)
         return func
 
@@ -337,10 +356,20 @@ _EVAL_HELP = "RUN_DIR, a .keras file, or a registered model name (random weights
 @click.option(
     "--data", "-d", default=None, help="Data spec [default: the run's own data and split]."
 )
-@click.option("--split", default="test", show_default=True, help="test | val | train.")
+@click.option(
+    "--split",
+    type=NamedChoice(("test", "val", "train"), kind="split"),
+    default="test",
+    show_default=True,
+    help="Which split to evaluate.",
+)
 @click.option("--batch-size", "-b", type=int, default=None, help="Batch size [default: the run's].")
 @click.option(
-    "--output", "output_dir", default=None, help="Folder for the report [default: the run folder]."
+    "--out",
+    "output_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the report [default: the run folder].",
 )
 @click.option(
     "--top-k",
