@@ -202,3 +202,87 @@ def find_source(model: str, tag: str = DEFAULT_TAG) -> WeightSource:
 # ---------------------------------------------------------------------------------------------
 # torchvision-layout rows (H4): appended below this line.
 # ---------------------------------------------------------------------------------------------
+# torchvision's ImageNet weights, in torchvision / timm key names (kerascnn.weights.torch_layout
+# converts them). Where timm republished them as safetensors on the Hugging Face Hub
+# (timm/<model>.tv_in1k, and .tv2_in1k for torchvision's better "V2" recipe) that file is the
+# source: no PyTorch needed. GoogLeNet and AlexNet are only on download.pytorch.org as .pth
+# files (read when PyTorch is installed); the 8 hex digits in those names are the start of the
+# file's sha256, which is all torchvision publishes of it. top1: torchvision's documented
+# ImageNet-1K acc@1 (timm's tv_in1k files hold the same tensors). The hub files' hashes are not
+# published in the table here: huggingface_hub fetches them by revision.
+TORCHVISION = InputSpec.from_dict("torchvision")  # resize 256, crop 224, ImageNet mean/std
+TORCHVISION_V2 = dataclasses.replace(TORCHVISION, name="torchvision_v2", resize_shorter=232)
+# torchvision's pretrained GoogLeNet rescales its ImageNet-normalised input to
+# (pixel - 0.5) / 0.5 inside the model (transform_input=True); kerascnn's GoogLeNet has no such
+# layer, so its input spec gives the first conv those same numbers directly.
+GOOGLENET_INPUT = dataclasses.replace(
+    TORCHVISION, name="torchvision_googlenet", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+)
+TORCHVISION_LICENSE = "BSD-3-Clause (torchvision)"
+TIMM_DENSENET_LICENSE = "Apache-2.0 (timm's model card; torchvision's weights)"
+# torchvision trained DenseNet with batch-norm epsilon 1e-5; the builder defaults to Keras' 1.001e-5.
+TORCH_DENSENET = {"bn_epsilon": 1e-5}
+HUB_BASE = "https://huggingface.co/"
+TORCH_BASE = "https://download.pytorch.org/models/"
+
+
+def _timm(model, tag, *, top1, spec=TORCHVISION, license=TORCHVISION_LICENSE, overrides=None):
+    repo = f"timm/{model}.{tag}"
+    return WeightSource(
+        model=model,
+        tag=tag,
+        layout="torchvision",
+        file_name="model.safetensors",
+        url=f"{HUB_BASE}{repo}/resolve/main/model.safetensors",
+        license=license,
+        top1=top1,
+        input_spec=spec,
+        build_overrides=dict(overrides or {}),
+        hub_repo=repo,
+    )
+
+
+def _torch_pth(model, file_name, *, top1, spec=TORCHVISION) -> WeightSource:
+    return WeightSource(
+        model=model,
+        tag="tv_in1k",
+        layout="torchvision",
+        file_name=file_name,
+        url=f"{TORCH_BASE}{file_name}",
+        license=TORCHVISION_LICENSE,
+        top1=top1,
+        input_spec=spec,
+    )
+
+
+# Each model's first row is its "imagenet" default: torchvision's own default (V2 where it has
+# one), after any Keras row listed above.
+SOURCES += [
+    # fmt: off
+    _timm("resnet18", "tv_in1k", top1=69.758),
+    _timm("resnet34", "tv_in1k", top1=73.314),
+    _timm("resnet50", "tv2_in1k", top1=80.858, spec=TORCHVISION_V2),
+    _timm("resnet50", "tv_in1k", top1=76.13),
+    _timm("resnet101", "tv2_in1k", top1=81.886, spec=TORCHVISION_V2),
+    _timm("resnet101", "tv_in1k", top1=77.374),
+    _timm("resnet152", "tv2_in1k", top1=82.284, spec=TORCHVISION_V2),
+    _timm("resnet152", "tv_in1k", top1=78.312),
+    _timm("resnext50_32x4d", "tv2_in1k", top1=81.198, spec=TORCHVISION_V2),
+    _timm("resnext50_32x4d", "tv_in1k", top1=77.618),
+    _timm("wide_resnet50_2", "tv2_in1k", top1=81.602, spec=TORCHVISION_V2),
+    _timm("wide_resnet50_2", "tv_in1k", top1=78.468),
+    _timm("vgg11", "tv_in1k", top1=69.02),
+    _timm("vgg11_bn", "tv_in1k", top1=70.37),
+    _timm("vgg13", "tv_in1k", top1=69.928),
+    _timm("vgg13_bn", "tv_in1k", top1=71.586),
+    _timm("vgg16", "tv_in1k", top1=71.592),
+    _timm("vgg16_bn", "tv_in1k", top1=73.36),
+    _timm("vgg19", "tv_in1k", top1=72.376),
+    _timm("vgg19_bn", "tv_in1k", top1=74.218),
+    _timm("densenet121", "tv_in1k", top1=74.434, license=TIMM_DENSENET_LICENSE, overrides=TORCH_DENSENET),
+    _timm("densenet169", "tv_in1k", top1=75.6, license=TIMM_DENSENET_LICENSE, overrides=TORCH_DENSENET),
+    _timm("densenet201", "tv_in1k", top1=76.896, license=TIMM_DENSENET_LICENSE, overrides=TORCH_DENSENET),
+    _torch_pth("googlenet", "googlenet-1378be20.pth", top1=69.778, spec=GOOGLENET_INPUT),
+    _torch_pth("alexnet", "alexnet-owt-7be5be79.pth", top1=56.522),
+    # fmt: on
+]
