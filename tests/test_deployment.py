@@ -541,3 +541,32 @@ def test_models_directory_is_kept_but_its_contents_are_ignored():
     assert ignored.returncode == 0
     kept = subprocess.run(["git", "check-ignore", "-q", "serving/models/.gitkeep"], cwd=ROOT)
     assert kept.returncode == 1
+
+
+# --------------------------------------------------------------------------- the README
+def _readme_section(heading: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {heading}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def test_readme_compose_commands_name_real_services_and_settings(compose):
+    section = _readme_section("Serving with TF Serving (docker-compose)")
+    services = compose["services"]
+    profiles = {p for s in services.values() for p in s.get("profiles", [])}
+    commands = [ln for block in re.findall(r"```bash\n(.*?)```", section, re.S)
+                for ln in block.splitlines() if ln.startswith("docker compose")]
+    assert commands
+    for line in commands:
+        words = shlex.split(line, comments=True)[2:]
+        while words and words[0] == "--profile":
+            assert words[1] == "*" or words[1] in profiles, line
+            words = words[2:]
+        verb, rest = words[0], [w for w in words[1:] if not w.startswith("-")]
+        if verb in ("run", "up"):
+            assert rest and rest[0] in services, line
+    # Every setting the Compose file reads is named in the README.
+    settings = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE.read_text()))
+    missing = sorted(s for s in settings if s not in section)
+    assert missing == []

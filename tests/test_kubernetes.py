@@ -381,3 +381,43 @@ def test_kubernetes_never_expands_the_commands():
             for container in (spec or {}).get("containers", []):
                 text = " ".join(container.get("command", []) + container.get("args", []))
                 assert not re.search(r"\$\(|\$\$", text), path
+
+
+def test_readme_kubernetes_commands_match_the_manifests(serving, training):
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n## Kubernetes")
+    section = text[start:text.index("\n## ", start + 1)]
+    lines = [ln for block in re.findall(r"```bash\n(.*?)```", section, re.S)
+             for ln in block.splitlines() if ln.strip()]
+    objects = serving + training
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    short = {"service": "Service", "hpa": "HorizontalPodAutoscaler", "job": "Job",
+             "deployment": "Deployment"}
+    checked = 0
+    for line in lines:
+        words = shlex.split(line.lstrip("("), comments=True)
+        for i, word in enumerate(words):
+            if word == "-k":
+                assert (ROOT / words[i + 1] / "kustomization.yaml").is_file(), line
+                checked += 1
+            elif "/" in word and word.split("/")[0] in short:
+                kind, name = word.split("/", 1)
+                assert (short[kind], name) in names, line
+                checked += 1
+            elif word == "-l":
+                selector = dict(pair.split("=") for pair in words[i + 1].split(","))
+                if "job-name" in selector:  # set by the Job controller
+                    assert ("Job", selector.pop("job-name")) in names, line
+                    selector.pop("batch.kubernetes.io/job-completion-index")
+                pods = [o["spec"]["template"]["metadata"]["labels"] for o in objects if _pod_spec(o)]
+                assert any(selector.items() <= labels.items() for labels in pods), line
+                checked += 1
+            elif word == "image" and words[i - 1] == "set":
+                image_name = words[i + 1].split("=")[0]
+                kustomization = yaml.safe_load((TRAINING / "kustomization.yaml").read_text())
+                assert image_name in [image["name"] for image in kustomization["images"]], line
+                checked += 1
+        if words[:2] == ["kubectl", "edit"]:
+            assert (short[words[2]], words[3]) in names, line
+            checked += 1
+    assert checked >= 7
