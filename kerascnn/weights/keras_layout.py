@@ -37,6 +37,7 @@ import numpy as np
 
 from kerascnn.errors import UsageError
 from kerascnn.weights.errors import WeightsMismatch
+from kerascnn.weights.files import is_hdf5
 
 
 @dataclasses.dataclass
@@ -65,17 +66,6 @@ def snake_case(class_name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def is_keras_h5(path) -> bool:
-    """Whether ``path`` is an HDF5 file (by its signature bytes, not its name).
-
-    Example:
-        >>> is_keras_h5(__file__)
-        False
-    """
-    with open(path, "rb") as handle:
-        return handle.read(8) == b"\x89HDF\r\n\x1a\n"
-
-
 def read_keras_h5(path) -> list[FileLayer]:
     """The weighted layers of a Keras HDF5 weights file, in the order to match them.
 
@@ -91,7 +81,7 @@ def read_keras_h5(path) -> list[FileLayer]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"weights file {path} does not exist")
-    if not is_keras_h5(path):
+    if not is_hdf5(path):
         raise UsageError(f"{path} is not an HDF5 file (expected a Keras .h5 / .weights.h5 file)")
     try:
         with h5py.File(path, "r") as handle:
@@ -242,7 +232,7 @@ def match_keras_layers(model, file_layers: list[FileLayer], *, include_top: bool
             got = _describe(rivals[0].tensor_names, rivals[0].shapes)
             raise WeightsMismatch(
                 f"{source} does not fit {model.name}: layer {layer.name!r} needs {wanted}, the "
-                f"{source}'s next unused layer {rivals[0].name!r} holds {got}"
+                f"file's next unused layer {rivals[0].name!r} holds {got}"
             )
         raise WeightsMismatch(
             f"{source} has no weights for layer {layer.name!r} of {model.name} ({wanted})"
