@@ -32,10 +32,17 @@ from kerascnn.errors import KerasCNNError, UsageError
 
 SIGNATURE = "serving_gradcam"
 """The export's Grad-CAM signature: ``image_bytes`` and ``class_id`` (-1: the top class) in;
-``heatmap``, ``heatmap_png``, ``class_id``, ``label``, ``probability`` out."""
+``heatmap``, ``heatmap_png_bytes``, ``class_id``, ``label``, ``probability`` out.
+
+The overlay's name ends in ``_bytes`` on purpose: TF Serving's REST API base64-encodes a string
+output (``{"b64": ...}``) only when its name ends so; any other name would put raw PNG bytes
+into the JSON answer, which no JSON parser reads back intact."""
+
+OVERLAY_OUTPUT = "heatmap_png_bytes"
+"""The output holding the PNG overlay (see :data:`SIGNATURE` for why the suffix)."""
 
 OVERLAY_MAX_SIDE = 1024
-"""``heatmap_png`` is drawn over the input image shrunk to at most this many pixels a side, so a
+"""``heatmap_png_bytes`` is drawn over the input image shrunk to at most this many pixels a side, so a
 large photo does not make a large answer."""
 
 IMAGE_WEIGHT = 0.55
@@ -271,7 +278,7 @@ def gradcam_signature(model, decode_one, class_names, input_shape):
     Example:
         >>> fn = gradcam_signature(model, module._decode_one, names, (32, 32, 1))  # doctest: +SKIP
         >>> sorted(fn(image_bytes=[png], class_id=[-1]))  # doctest: +SKIP
-        ['class_id', 'heatmap', 'heatmap_png', 'label', 'probability']
+        ['class_id', 'heatmap', 'heatmap_png_bytes', 'label', 'probability']
     """
     try:
         explainer = GradCam(model)
@@ -292,7 +299,7 @@ def gradcam_signature(model, decode_one, class_names, input_shape):
             )
         return {
             "heatmap": result["heatmap"],
-            "heatmap_png": pngs,
+            OVERLAY_OUTPUT: pngs,
             "class_id": result["class_id"],
             "label": tf.gather(class_names, result["class_id"]),
             "probability": result["probability"],
