@@ -6,6 +6,7 @@ them is first used, so the CLI's ``--help`` stays fast.
 Example:
     >>> import kerascnn
     >>> model = kerascnn.build("resnet20", num_classes=10)  # doctest: +SKIP
+    >>> model = kerascnn.build("resnet50v2", weights="imagenet")  # doctest: +SKIP
     >>> "resnet50" in kerascnn.list_models()  # doctest: +SKIP
     True
 """
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 
 # Public name -> "module:attribute", resolved on first access (PEP 562).
 _LAZY = {
-    "build": "kerascnn.architectures:build",
+    "build": "kerascnn.weights:build",
     "list_models": "kerascnn.architectures:list_models",
     "get_model_info": "kerascnn.architectures:get_model_info",
     "load_data": "kerascnn.data:load_data",
