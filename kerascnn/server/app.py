@@ -22,6 +22,7 @@ from aiohttp import web
 from kerascnn.errors import KerasCNNError
 from kerascnn.server.config import ServerOptions
 from kerascnn.server.grpc_service import create_grpc_server
+from kerascnn.server.health import HealthServicer
 from kerascnn.server.rest import RestApi
 from kerascnn.server.server_core import ServerCore
 from kerascnn.server.status import ServingError
@@ -46,15 +47,23 @@ def serve(options: ServerOptions) -> None:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+    intra, inter = apply_thread_pool_sizes(options)
+    _say(
+        "TensorFlow thread pools: intra-op "
+        f"{intra or 'auto'}, inter-op {inter or 'auto'} "
+        "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism)"
+    )
     core = ServerCore(options)
     core.start()
     cpus = os.cpu_count() or 1
+    health = HealthServicer() if options.enable_grpc_healthcheck_service else None
     try:
         grpc_server, grpc_port = create_grpc_server(
             core,
             f"{options.grpc_host}:{options.port}",
             max_workers=options.grpc_max_threads or max(32, 4 * cpus),
             max_receive_bytes=options.max_request_bytes,
+            health=health,
         )
     except (RuntimeError, ServingError) as exc:
         core.stop()
@@ -64,15 +73,49 @@ def serve(options: ServerOptions) -> None:
         ) from None
     grpc_server.start()
     _say(f"Running gRPC ModelServer at {options.grpc_host}:{grpc_port} ...")
+    if health is not None:
+        _say("gRPC health service grpc.health.v1.Health: SERVING")
     try:
-        asyncio.run(_run_rest(core, options, grpc_server, grpc_port))
+        asyncio.run(_run_rest(core, options, grpc_server, grpc_port, health))
     finally:
+        if health is not None:
+            health.shutdown()
         grpc_server.stop(grace=1)
         core.stop()
     _say("kerascnn serve: stopped")
 
 
-async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_port):
+def apply_thread_pool_sizes(options: ServerOptions) -> tuple[int, int]:
+    """Size TensorFlow's intra-op and inter-op pools before any op runs; 0 leaves TF's choice.
+
+    TF Serving puts these in each session's ConfigProto; the embedded server runs every model
+    in one process, so the process-wide pools are the equivalent. They can only be set before
+    TensorFlow's runtime starts, hence first thing in :func:`serve`.
+
+    Example:
+        >>> apply_thread_pool_sizes(ServerOptions(tensorflow_intra_op_parallelism=2))  # doctest: +SKIP
+        (2, 0)
+    """
+    import tensorflow as tf
+
+    intra, inter = options.thread_pool_sizes()
+    try:
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as exc:  # the runtime already started (only when embedded in a program)
+        raise KerasCNNError(
+            f"cannot size TensorFlow's thread pools: {exc} (start the server before running "
+            "any TensorFlow op in this process)"
+        ) from None
+    return (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
+
+
+async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_port, health):
     cpus = os.cpu_count() or 1
     api = runner = None
     rest = "REST disabled (--rest-api-port 0, as TF Serving)"
@@ -83,6 +126,7 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
             max_request_bytes=options.max_request_bytes,
             num_threads=options.rest_api_num_threads or max(32, 4 * cpus),
             prometheus_path=options.prometheus_path(),
+            cors=options.rest_api_enable_cors_support,
         )
         runner = web.AppRunner(
             api.app,
@@ -115,6 +159,8 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
     _say(f"kerascnn serve ready: {rest}  gRPC {options.grpc_host}:{grpc_port}  (Ctrl-C to stop)")
     await stop.wait()
     _say("kerascnn serve: shutting down, letting requests in flight finish ...")
+    if health is not None:
+        health.shutdown()  # probes see NOT_SERVING while requests in flight finish
     # Stop accepting on both ports first, then wait for what is in flight.
     grpc_done = grpc_server.stop(grace=SHUTDOWN_GRACE_SECONDS)
     if runner is not None:

@@ -218,6 +218,66 @@ class ServerOptions:
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
     allow_version_labels_for_unavailable_models: bool = False
+    # TensorFlow's thread pools; 0 lets TensorFlow choose.
+    tensorflow_session_parallelism: int = 0
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    rest_api_enable_cors_support: bool = False
+    enable_grpc_healthcheck_service: bool = False
+    # A failed load is retried this many times (0: tried once), this far apart (negative: no
+    # wait); TF Serving's defaults, 5 retries one minute apart.
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60 * 1000 * 1000
+    saved_model_tags: str = "serve"
+
+    def thread_pool_sizes(self) -> tuple[int, int]:
+        """(intra-op, inter-op) threads as TF Serving's ``server.cc`` derives them; 0 = TF's
+        choice.
+
+        ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism`` win over
+        ``--tensorflow_session_parallelism`` (which sets both); all three at once is an error.
+
+        Example:
+            >>> ServerOptions(tensorflow_session_parallelism=2).thread_pool_sizes()
+            (2, 2)
+            >>> ServerOptions(tensorflow_intra_op_parallelism=4).thread_pool_sizes()
+            (4, 0)
+        """
+        intra = self.tensorflow_intra_op_parallelism
+        inter = self.tensorflow_inter_op_parallelism
+        session = self.tensorflow_session_parallelism
+        if min(intra, inter, session) < 0:
+            raise UsageError("TensorFlow parallelism flags take a thread count, or 0 for auto")
+        if intra > 0 and inter > 0 and session > 0:
+            raise UsageError(
+                "Either configure --tensorflow_session_parallelism or "
+                "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+                "separately. You cannot configure all."
+            )
+        if intra > 0 or inter > 0:
+            return intra, inter
+        return session, session
+
+    def saved_model_tag_set(self) -> list[str]:
+        """The MetaGraphDef tags to load (``--saved_model_tags``, comma-separated).
+
+        Example:
+            >>> ServerOptions(saved_model_tags="serve,gpu").saved_model_tag_set()
+            ['serve', 'gpu']
+        """
+        tags = [tag.strip() for tag in self.saved_model_tags.split(",") if tag.strip()]
+        if not tags:
+            raise UsageError("--saved_model_tags needs at least one tag (TF Serving: serve)")
+        return tags
+
+    def load_retry_interval_seconds(self) -> float:
+        """Seconds between load retries; a negative ``--load_retry_interval_micros`` is 0.
+
+        Example:
+            >>> ServerOptions(load_retry_interval_micros=-1).load_retry_interval_seconds()
+            0.0
+        """
+        return max(0, self.load_retry_interval_micros) / 1e6
 
     def model_server_config(self) -> model_server_config_pb2.ModelServerConfig:
         """The ModelServerConfig these options describe (one model, or the config file).

@@ -36,6 +36,7 @@ from tensorflow_serving.apis import (
 
 from kerascnn.contract import DEFAULT_SIGNATURE
 from kerascnn.server.classify_regress import run_multi_inference
+from kerascnn.server.health import HealthServicer
 from kerascnn.server.servable import model_spec_for
 from kerascnn.server.server_core import ServerCore
 from kerascnn.server.status import CODE_NUMBER, ServingError, invalid
@@ -271,9 +272,17 @@ class _OneLineErrors(logging.Filter):
 
 
 def create_grpc_server(
-    core: ServerCore, address: str, *, max_workers: int, max_receive_bytes: int
+    core: ServerCore,
+    address: str,
+    *,
+    max_workers: int,
+    max_receive_bytes: int,
+    health: HealthServicer | None = None,
 ) -> tuple[grpc.Server, int]:
-    """Build (not start) the gRPC server; returns it and the bound port."""
+    """Build (not start) the gRPC server; returns it and the bound port.
+
+    ``health`` adds ``grpc.health.v1.Health`` (``--enable_grpc_healthcheck_service``).
+    """
     logging.getLogger("grpc._common").addFilter(_OneLineErrors())
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
@@ -287,6 +296,8 @@ def create_grpc_server(
         PredictionServicer(core), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
+    if health is not None:
+        server.add_generic_rpc_handlers((health.handler(),))
     port = server.add_insecure_port(address)
     if port == 0:
         raise ServingError("UNAVAILABLE", f"cannot listen for gRPC on {address}")

@@ -38,6 +38,13 @@ STATUS_RE = re.compile(
 )
 API_RE = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
 JSON_HEADERS = {"Content-Type": "application/json"}
+# http_rest_api_util.cc AddCORSHeaders (--rest_api_enable_cors_support).
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+ORIGIN_RE = re.compile(r"https?://")
 
 
 def _decode(text: str) -> str:
@@ -56,8 +63,10 @@ class RestApi:
         max_request_bytes: int,
         num_threads: int,
         prometheus_path: str | None,
+        cors: bool = False,
     ):
         self.core = core
+        self.cors = cors
         self.metrics = core.metrics
         self.timeout = timeout_ms / 1000 if timeout_ms and timeout_ms > 0 else None
         self.max_request_bytes = max_request_bytes
@@ -74,19 +83,28 @@ class RestApi:
             )
         if not API_RE.fullmatch(raw):
             return web.Response(status=404)
-        return await self._api(request, raw)
+        if request.method == "OPTIONS":
+            return self._preflight(request)
+        response = await self._api(request, raw)
+        if self.cors:
+            response.headers.update(CORS_HEADERS)
+        return response
+
+    def _preflight(self, request: web.Request) -> web.Response:
+        """A CORS preflight, as TF Serving's http_server.cc answers it: 200 when the Origin
+        header holds an http(s) URL, else 400; an empty body either way, and the CORS headers
+        only with ``--rest_api_enable_cors_support``."""
+        ok = ORIGIN_RE.search(request.headers.get("Origin", ""))
+        self.metrics.record_request(
+            "", "OK" if ok else "FAILED_PRECONDITION", api="", entrypoint="REST", micros=0
+        )
+        return web.Response(status=200 if ok else 400, headers=CORS_HEADERS if self.cors else None)
 
     async def _api(self, request: web.Request, path: str) -> web.Response:
         start = time.monotonic()
         method = request.method
         model_name, api = "", ""
         try:
-            if method == "OPTIONS":
-                if re.search(r"https?://", request.headers.get("Origin", "")):
-                    return web.Response(status=200, headers=JSON_HEADERS)
-                raise ServingError(
-                    "FAILED_PRECONDITION", "Origin header is missing in CORS preflight"
-                )
             body = await self._read_body(request)
             model_name, api, call = self._route(method, path, body)
             loop = asyncio.get_running_loop()
