@@ -263,6 +263,14 @@ def _bool_opt(name, help_text):
     show_default=True,
     help="Comma-separated tags of the MetaGraphDef to load.",
 )
+@click.option(
+    "--ui/--no-ui",
+    "ui",
+    default=True,
+    show_default=True,
+    help="Serve a browser page at / (models, predictions, Grad-CAM); --no-ui: / is a 404 as in "
+    "TF Serving.",
+)
 def serve(ctx, **flags):
     """Serve SavedModels over TF Serving's REST and gRPC APIs (no Docker needed).
 
@@ -282,6 +290,7 @@ def serve(ctx, **flags):
         )
     if flags["model_config_file"] is None and flags["model_base_path"] is None:
         raise click.UsageError("give --model-base-path (with --model-name) or --model-config-file")
+    ui = flags.pop("ui")
     options = ServerOptions(**flags)
     # Read every config file before paying for TensorFlow, so a typo fails fast.
     options.model_server_config()
@@ -292,7 +301,7 @@ def serve(ctx, **flags):
 
     from kerascnn.server.app import serve as run_server
 
-    run_server(options)
+    run_server(options, ui=ui)
     # Everything is shut down and unloaded; skip TensorFlow's slow interpreter teardown.
     sys.stdout.flush()
     sys.stderr.flush()

@@ -26,6 +26,7 @@ from kerascnn.server.health import HealthServicer
 from kerascnn.server.rest import RestApi
 from kerascnn.server.server_core import ServerCore
 from kerascnn.server.status import ServingError
+from kerascnn.server.ui import install_ui
 
 log = logging.getLogger("kerascnn.serve")
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -35,7 +36,7 @@ def _say(text: str):
     print(text, flush=True)
 
 
-def serve(options: ServerOptions) -> None:
+def serve(options: ServerOptions, *, ui: bool = True) -> None:
     """Run the server in the foreground until SIGINT/SIGTERM.
 
     Example:
@@ -76,7 +77,7 @@ def serve(options: ServerOptions) -> None:
     if health is not None:
         _say("gRPC health service grpc.health.v1.Health: SERVING")
     try:
-        asyncio.run(_run_rest(core, options, grpc_server, grpc_port, health))
+        asyncio.run(_run_rest(core, options, grpc_server, grpc_port, health, ui))
     finally:
         if health is not None:
             health.shutdown()
@@ -115,7 +116,9 @@ def apply_thread_pool_sizes(options: ServerOptions) -> tuple[int, int]:
     )
 
 
-async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_port, health):
+async def _run_rest(
+    core: ServerCore, options: ServerOptions, grpc_server, grpc_port, health, ui=True
+):
     cpus = os.cpu_count() or 1
     api = runner = None
     rest = "REST disabled (--rest-api-port 0, as TF Serving)"
@@ -128,6 +131,8 @@ async def _run_rest(core: ServerCore, options: ServerOptions, grpc_server, grpc_
             prometheus_path=options.prometheus_path(),
             cors=options.rest_api_enable_cors_support,
         )
+        if ui:  # the browser page at / (kerascnn.server.ui); /v1/... is never its
+            install_ui(api.app, core)
         runner = web.AppRunner(
             api.app,
             handle_signals=False,
