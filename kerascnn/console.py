@@ -71,6 +71,12 @@ def summary_text(metrics: dict, run_dir) -> str:
         lines.append(
             f"Held-out test: accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}"
         )
+    tested = (metrics.get("evaluation") or {}).get("test")
+    if tested:
+        lines.append(
+            f"Test split: {tested['errors']} of {tested['count']} images wrong; see "
+            "confusion_matrix.png, top_losses.png, classification_report.txt"
+        )
     if metrics.get("mean_epoch_seconds"):
         lines.append(
             f"{metrics['epochs_completed']} epochs, {metrics['mean_epoch_seconds']:.2f} s/epoch"

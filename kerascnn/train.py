@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from kerascnn.callbacks import (
 from kerascnn.console import summary_text
 from kerascnn.distribute import is_chief, make_strategy, resolve_precision, strategy_name
 from kerascnn.errors import KerasCNNError, TrainingInterrupted
-from kerascnn.evaluate import compute_metrics
+from kerascnn.evaluate import compute_metrics, evaluate, format_report
 from kerascnn.factories import (
     build_model,
     check_model_matches,
@@ -207,6 +208,10 @@ def _op_determinism(enabled: bool):
     finally:
         if enabled and not was_enabled:
             tf_framework_config.disable_op_determinism()
+
+
+# Up to this many classes, the end of training prints the per-class table (files hold the rest).
+PRINTED_CLASSES = 20
 
 
 @dataclass
@@ -523,6 +528,7 @@ class Run:
         metrics = self._final_metrics(best_row, completed, epoch_seconds)
         if paths is not None:
             write_json(paths.metrics, metrics)
+            metrics = self._evaluate_test_split(metrics)
             plot_history(read_history(paths.history), paths.results_png, title=config.model)
             recorder.write_state("finished")
             if self.verbosity != "quiet":
@@ -543,6 +549,20 @@ class Run:
             replicas=self.replicas,
             precision=self.precision,
         )
+
+    def _evaluate_test_split(self, metrics: dict) -> dict:
+        """The held-out evaluation ultralytics users expect after the last epoch: confusion
+        matrix, per-class report and top losses in the run folder, ``metrics["evaluation"]``.
+        The per-class table is printed for up to :data:`PRINTED_CLASSES` classes."""
+        if self.bundle.test is None:
+            return metrics
+        result = evaluate(
+            self.paths.root, data=self.bundle, split="test", model=self.net, verbose="quiet"
+        )
+        if self.verbosity != "quiet" and len(result.class_names) <= PRINTED_CLASSES:
+            self.say(format_report(result.per_class, result.accuracy).removesuffix("\n"))
+        # evaluate() added its figures to metrics.json; the result carries the same.
+        return json.loads(self.paths.metrics.read_text(encoding="utf-8"))
 
     def _best_row(self, history: list[dict]) -> dict:
         """The history row with the best monitored value (the first one on ties)."""

@@ -68,13 +68,18 @@ def test_second_quickstart_exports_a_new_version_and_keeps_the_first(cli, tmp_pa
 
 
 def test_the_note_names_kept_versions_and_where_labels_point(tmp_path, monkeypatch):
-    """What the second and third quickstart say, read from serving/models.config (which keeps
-    the 2 newest versions and labels version 1 "stable")."""
+    """What the second and third quickstart say, read from a serving/models.config that keeps
+    the 2 newest versions and labels version 1 "stable" (the repository's own serves every
+    version, so its label never goes stale; tests/test_deployment.py checks that)."""
     from kerascnn.quickstart import _kept_versions_note
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "serving").mkdir()
-    shutil.copy(ROOT / "serving" / "models.config", tmp_path / "serving" / "models.config")
+    (tmp_path / "serving" / "models.config").write_text(
+        'model_config_list { config { name: "digits" base_path: "/models/digits" '
+        'model_platform: "tensorflow" model_version_policy { latest { num_versions: 2 } } '
+        'version_labels { key: "stable" value: 1 } } }\n'
+    )
     digits = Path("serving/models/digits")
     (digits / "1").mkdir(parents=True)
     assert _kept_versions_note(digits / "1") == []  # the first export: nothing to say

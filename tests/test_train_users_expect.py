@@ -169,3 +169,25 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path, cli):
     resumed = cli("train", "--resume", run, "--epochs", done + 1)
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resuming {run} from epoch {done}/{done + 1}" in resumed.stdout
+
+
+# ---------------------------------------------------------------------------- end of training
+
+
+def test_training_ends_with_the_test_split_evaluation(tmp_path, digits_bundle, capsys):
+    config = TrainConfig(epochs=1, project=str(tmp_path), name="ev", tensorboard=False)
+    result = _train(config, model=tiny_model(), data=digits_bundle, verbose="line")
+    out = capsys.readouterr().out
+    run = result.run_dir
+    for name in ("confusion_matrix.png", "top_losses.png", "classification_report.txt",
+                 "classification_report.csv"):
+        assert (run / name).is_file(), name
+    tested = json.loads((run / "metrics.json").read_text())["evaluation"]["test"]
+    assert tested["count"] == digits_bundle.sizes["test"]
+    assert tested == result.metrics["evaluation"]["test"]
+    assert abs(tested["accuracy"] - result.metrics["test_accuracy"]) < 1e-6
+    assert "precision  recall" in out and "macro avg" in out
+    assert f"Test split: {tested['errors']} of {tested['count']} images wrong" in out
+    from PIL import Image
+
+    assert Image.open(run / "confusion_matrix.png").size[0] > 100
