@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -71,16 +72,48 @@ def quadrant_exports(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def temple_flower(tmp_path_factory):
+    """``examples/inside_the_cnn.py``'s temple-vs-flower CNN, trained briefly on crops of the two
+    photos bundled with scikit-learn, exported at the size of its half-temple, half-flower
+    picture. Returns (export path, the picture, the fully convolutional Keras model)."""
+    import importlib.util
+
+    from sklearn.datasets import load_sample_images
+
+    from kerascnn.visualize.inputs import with_static_input
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "inside_the_cnn.py"
+    spec = importlib.util.spec_from_file_location("inside_the_cnn", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    keras.utils.set_random_seed(0)
+    temple, flower = load_sample_images().images
+    x, y = example.random_crops([temple, flower], 100, size=64)
+    model = example.small_cnn(len(example.CLASSES))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x.astype("float32") / 255.0, y, epochs=2, batch_size=32, verbose=0)
+    photo = temple[::2, ::2]
+    half = photo.shape[1] // 2
+    both = np.concatenate([photo[:, :half], flower[::2, ::2][:, -half:]], axis=1)
+    fixed = with_static_input(model, both)  # an export needs a fixed input size
+    base = tmp_path_factory.mktemp("temple_flower")
+    exported = export_model(fixed, base=base, name="temple_flower", class_names=example.CLASSES)
+    return exported, both, model
+
+
+@pytest.fixture(scope="module")
 def noise_png():
     image = np.random.default_rng(7).integers(60, 255, size=(16, 16, 1), dtype=np.uint8)
     return _png(image)
 
 
 @pytest.fixture(scope="module")
-def server(serve, exported, quadrant_exports, tmp_path_factory):
-    """One ``kerascnn serve`` holding the tiny model and the four quadrant models."""
+def server(serve, exported, quadrant_exports, temple_flower, tmp_path_factory):
+    """One ``kerascnn serve`` holding the tiny model, the four quadrant models and the
+    temple/flower model."""
     base, paths = quadrant_exports
-    entries = [f'config {{ name: "shapes" base_path: "{exported.parent}" }}']
+    entries = [f'config {{ name: "shapes" base_path: "{exported.parent}" }}',
+               f'config {{ name: "temple_flower" base_path: "{temple_flower[0].parent}" }}']
     entries += [f'config {{ name: "{p.parent.name}" base_path: "{p.parent}" }}'
                 for p in paths.values()]
     config = tmp_path_factory.mktemp("config") / "models.config"
@@ -242,6 +275,22 @@ def test_quadrant_lights_up_through_the_server(server, quadrant_exports, noise_p
     seen[max(r * 8 - 1, 0) : r * 8 + 9, max(c * 8 - 1, 0) : c * 8 + 9] = True
     assert heat[~seen].max() < 1e-6
     reference = _in_process(_quadrant_model(quadrant), noise_png)["layer_heatmap"]
+    assert np.abs(heat - reference).max() < TOLERANCE
+
+
+@pytest.mark.parametrize("class_id, name", [(0, "temple"), (1, "flower")])
+def test_temple_and_flower_light_their_halves_through_the_server(server, temple_flower, class_id,
+                                                                  name):
+    """The example's check, served: on a half-temple, half-flower picture, asking for "temple"
+    lights the left half and "flower" the right half."""
+    _, both, model = temple_flower
+    (row,) = _rest_gradcam(server, "temple_flower", [_png(both)], [class_id])
+    assert row["label"] == name
+    heat = np.array(row["heatmap"])
+    assert heat.shape == (53, 80)  # 214 x 320 after two 2x2 poolings
+    left = heat[:, : heat.shape[1] // 2].sum() / heat.sum()
+    assert left > 0.8 if name == "temple" else left < 0.2, left
+    reference = _in_process(model, _png(both), class_id)["layer_heatmap"]
     assert np.abs(heat - reference).max() < TOLERANCE
 
 
