@@ -3,7 +3,8 @@
 Photos arrive rotated by EXIF, as grayscale, RGBA, palette, CMYK, 16-bit or animated GIFs, and
 from Python as NumPy arrays or Pillow images. ``normalize_image`` turns any of them into plain
 8-bit ``L`` or ``RGB`` PNG bytes, so the server-side decode is simple and identical for every
-target (local, REST, gRPC). Nothing here imports TensorFlow.
+target (local, REST, gRPC); ``prepare_image_bytes`` sends a JPEG or PNG that needs none of that
+as it is. Nothing here imports TensorFlow.
 
 Example:
     >>> from kerascnn.images import normalize_image
@@ -17,6 +18,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from kerascnn.contract import IMAGE_SUFFIXES
@@ -202,10 +204,96 @@ def normalize_image(source, *, compress_level: int = 1, name: str | None = None)
         >>> normalize_image(open("cat.jpg", "rb").read())[:8]  # doctest: +SKIP
         b'\\x89PNG\\r\\n\\x1a\\n'
     """
-    image = load_image(source, name=name)
+    return _png_bytes(load_image(source, name=name), compress_level)
+
+
+def _png_bytes(image, compress_level: int = 1) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- what predict sends
+_SENT_AS_THEY_ARE = frozenset({"JPEG", "PNG"})
+"""Formats an export's in-graph ``decode_image`` reads to the pixels Pillow reads, once the file
+is plain 8-bit gray or RGB: such files are sent byte for byte, not decoded and re-encoded."""
+
+_EXIF_ORIENTATION = 0x0112
+_PNG_BIT_DEPTH_OFFSET = 24  # signature (8), IHDR length and type (8), width and height (8)
+
+
+@dataclass(frozen=True)
+class ServingImage:
+    """One image prepared for a model, and what it was before (for the mismatch warning).
+
+    ``payload`` is encoded bytes (``serving_default``) or float32 ``H x W x C`` pixels
+    (``serving_pixels``); ``width``, ``height`` and ``colored`` describe the upright image
+    before any resize; ``original`` says the payload is the file's own bytes.
+    """
+
+    payload: object
+    width: int
+    height: int
+    colored: bool
+    original: bool = False
+
+
+def prepare_image_bytes(source, *, name: str | None = None) -> ServingImage:
+    """``source`` as the encoded bytes to send: a JPEG or PNG file that needs no fixing as it is,
+    anything else normalised to PNG (:func:`normalize_image`).
+
+    A file needs fixing when its EXIF orientation is not upright, it is not 8-bit gray or RGB
+    (16-bit, palette, CMYK, alpha or a transparent colour) or it is animated: those are where
+    TensorFlow's decoder and Pillow's would give the model different pixels. The file is
+    still decoded here once (JPEGs at 1/8 scale), so an unreadable one is named on this side.
+
+    Example:
+        >>> prepare_image_bytes("photo.jpg").original  # doctest: +SKIP
+        True
+        >>> prepare_image_bytes("rotated_by_exif.jpg").payload[:4]  # doctest: +SKIP
+        b'\\x89PNG'
+    """
+    if name is None and isinstance(source, str | os.PathLike):
+        name = os.fspath(source)
+    data = _file_bytes(source, name)
+    if data is not None:
+        plain = _plain_image(data)
+        if plain is not None:
+            return plain
+        source = data
+    image = load_image(source, name=name)
+    return ServingImage(_png_bytes(image), *image.size, _looks_colored(image))
+
+
+def prepare_image_pixels(source, input_shape, *, name: str | None = None) -> ServingImage:
+    """``source`` as float32 pixels for ``serving_pixels`` (see :func:`image_to_pixels`).
+
+    Example:
+        >>> prepared = prepare_image_pixels("photo.jpg", (32, 32, 3))  # doctest: +SKIP
+        >>> prepared.payload.shape, (prepared.width, prepared.height)  # doctest: +SKIP
+        ((32, 32, 3), (640, 480))
+    """
+    import numpy as np
+    from PIL import Image
+
+    height, width, channels = input_shape
+    if isinstance(source, np.ndarray):
+        array = _checked_array(source, name or "<array>")
+        if array.ndim == 2:
+            array = array[..., None]
+        if array.shape == (height, width, channels):
+            return ServingImage(array.astype("float32"), width, height, colored=False)
+    image = load_image(source, name=name)
+    original_size, colored = image.size, _looks_colored(image)
+    image = image.convert("L" if channels == 1 else "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BILINEAR)
+    array = np.asarray(image, dtype="float32")
+    if array.ndim == 2:
+        array = array[..., None]
+    if channels == 4:
+        array = np.concatenate([array, np.full(array.shape[:2] + (1,), 255.0, "float32")], -1)
+    return ServingImage(array, *original_size, colored)
 
 
 def image_to_pixels(source, input_shape, *, name: str | None = None):
@@ -219,23 +307,70 @@ def image_to_pixels(source, input_shape, *, name: str | None = None):
         >>> image_to_pixels("digit.png", (28, 28, 1)).shape  # doctest: +SKIP
         (28, 28, 1)
     """
-    import numpy as np
+    return prepare_image_pixels(source, input_shape, name=name).payload
+
+
+def _file_bytes(source, name) -> bytes | None:
+    """The encoded bytes of a path or bytes ``source`` (None for a Pillow image or an array)."""
+    if isinstance(source, bytes | bytearray):
+        return bytes(source)
+    if not isinstance(source, str | os.PathLike):
+        return None
+    path = Path(source)
+    if not path.exists():
+        raise ImageError(f"{name}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{name}: is a directory, not an image")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read image ({exc})") from None
+
+
+def _plain_image(data: bytes) -> ServingImage | None:
+    """``data`` as it is, when it is a JPEG or PNG that needs no fixing; else None."""
     from PIL import Image
 
-    height, width, channels = input_shape
-    if isinstance(source, np.ndarray):
-        array = _checked_array(source, name or "<array>")
-        if array.ndim == 2:
-            array = array[..., None]
-        if array.shape == (height, width, channels):
-            return array.astype("float32")
-    image = load_image(source, name=name)
-    image = image.convert("L" if channels == 1 else "RGB")
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.BILINEAR)
-    array = np.asarray(image, dtype="float32")
-    if array.ndim == 2:
-        array = array[..., None]
-    if channels == 4:
-        array = np.concatenate([array, np.full(array.shape[:2] + (1,), 255.0, "float32")], -1)
-    return array
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if (
+                image.format not in _SENT_AS_THEY_ARE
+                or image.mode not in ("L", "RGB")
+                or getattr(image, "is_animated", False)
+                or "transparency" in image.info
+                or (image.format == "PNG" and data[_PNG_BIT_DEPTH_OFFSET] != 8)
+                or image.getexif().get(_EXIF_ORIENTATION, 1) != 1
+            ):
+                return None
+            width, height = image.size
+            if image.format == "JPEG":  # decode at 1/8 scale: all of the data, an 64th of the pixels
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+            image.load()
+            return ServingImage(data, width, height, _looks_colored(image), original=True)
+    except (OSError, SyntaxError, ValueError, IndexError, Image.DecompressionBombError):
+        return None  # load_image reads it again and says what is wrong
+
+
+# Pixels whose channels spread further apart than this count as coloured: JPEG's chroma noise
+# on a gray scan saved as RGB stays well below it.
+_COLOR_SPREAD = 24
+_COLORED_SHARE = 0.01
+
+
+def _looks_colored(image) -> bool:
+    """Whether an 8-bit image shows colour (not only its mode: gray scans are often saved RGB).
+
+    Example:
+        >>> from PIL import Image
+        >>> _looks_colored(Image.new("RGB", (8, 8), (90, 90, 90))), _looks_colored(Image.new("RGB", (8, 8), "red"))
+        (False, True)
+    """
+    import numpy as np
+
+    if image.mode != "RGB":
+        return False
+    thumbnail = image.copy()
+    thumbnail.thumbnail((64, 64))
+    pixels = np.asarray(thumbnail, dtype="int16")
+    spread = pixels.max(axis=-1) - pixels.min(axis=-1)
+    return bool((spread > _COLOR_SPREAD).mean() > _COLORED_SHARE)

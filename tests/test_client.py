@@ -22,7 +22,12 @@ tf = pytest.importorskip("tensorflow")
 from kerascnn.client import Client  # noqa: E402
 from kerascnn.errors import KerasCNNError, UsageError  # noqa: E402
 from kerascnn.export import export_model  # noqa: E402
-from kerascnn.images import expand_image_sources, load_image, normalize_image  # noqa: E402
+from kerascnn.images import (  # noqa: E402
+    expand_image_sources,
+    load_image,
+    normalize_image,
+    prepare_image_bytes,
+)
 from kerascnn.loading import default_model, resolve_local_model  # noqa: E402
 
 
@@ -49,8 +54,14 @@ def images(tmp_path_factory):
 
 
 def _expected(model, source):
-    """Keras' answer for the client-normalised pixels of ``source``."""
-    pixels = np.asarray(load_image(source))
+    """Keras' answer for the pixels of what the client sends for ``source``: a plain JPEG or PNG
+    as it is, decoded by TensorFlow as training's pipeline does; anything else normalised by
+    Pillow (``load_image``)."""
+    prepared = prepare_image_bytes(source)
+    if prepared.original:
+        pixels = tf.io.decode_image(prepared.payload, expand_animations=False).numpy()
+    else:
+        pixels = np.asarray(load_image(source))
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     return keras_reference(model, [pixels])[0]

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -75,15 +76,30 @@ def export(source, base, name, version, force, max_pixels):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request.")
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Ask again this many times, waiting longer each time, while the server answers "
+    "503 / UNAVAILABLE (loading a model, queue full).",
+)
 def predict(
-    images, model_path, server, model_name, version, label, signature, top_k, as_json, batch_size, timeout
+    images, model_path, server, model_name, version, label, signature, top_k, as_json, batch_size,
+    timeout, retries,
 ):
     """Classify IMAGES (files, directories, quoted globs) and print the top-k classes."""
     from kerascnn.errors import UsageError
 
     if model_path and server:
         raise UsageError("pass either --model or --server, not both")
-    from kerascnn.client import Client, format_table, prediction_json_lines, server_url
+    from kerascnn.client import (
+        Client,
+        InputMismatchWarning,
+        format_table,
+        prediction_json_lines,
+        server_url,
+    )
     from kerascnn.images import expand_image_sources
     from kerascnn.loading import default_model
 
@@ -95,15 +111,24 @@ def predict(
     else:
         target = model_path or default_model(model_name=model_name, version=version)
     client = Client(
-        target, model_name=model_name, version=version, label=label, signature=signature, timeout=timeout
+        target, model_name=model_name, version=version, label=label, signature=signature,
+        timeout=timeout, retries=retries,
     )
-    if len(sources) > batch_size or len(sources) >= 20:
-        with click.progressbar(
-            length=len(sources), label=f"Predicting {len(sources)} images", file=sys.stderr
-        ) as bar:
-            predictions = client.predict(sources, batch_size=batch_size, on_batch=bar.update)
-    else:
-        predictions = client.predict(sources, batch_size=batch_size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputMismatchWarning)
+        if len(sources) > batch_size or len(sources) >= 20:  # images are read batch by batch
+            with click.progressbar(
+                length=len(sources), label=f"Predicting {len(sources)} images", show_pos=True,
+                file=_Stderr(),
+            ) as bar:
+                predictions = client.predict(sources, batch_size=batch_size, on_batch=bar.update)
+        else:
+            predictions = client.predict(sources, batch_size=batch_size)
+    for warning in caught:
+        if issubclass(warning.category, InputMismatchWarning):
+            click.echo(f"Warning: {warning.message}", err=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     if as_json:
         click.echo(prediction_json_lines(predictions, top_k))
     else:
@@ -115,3 +140,16 @@ def predict(
         click.echo(f"Error: {pred.error}", err=True)
     if failures:
         sys.exit(1)
+
+
+class _Stderr:
+    """``sys.stderr`` as click sees it, except that ``isatty()`` answers for the terminal behind
+    :mod:`kerascnn.cli.quiet`'s filter pipe (fd 2 is that pipe), so progress bars are drawn."""
+
+    def isatty(self) -> bool:
+        from kerascnn.cli import quiet
+
+        return getattr(quiet, "STDERR_IS_TERMINAL", None) or sys.stderr.isatty()
+
+    def __getattr__(self, name):
+        return getattr(sys.stderr, name)

@@ -12,14 +12,17 @@
   Serving's gRPC port, else REST (see :func:`server_url`).
 
 Images are paths, encoded bytes, Pillow images or NumPy arrays (``H x W`` or ``H x W x C``,
-``uint8`` or numbers in 0..255). Every image is normalised client-side first (EXIF rotation, first GIF frame, 8-bit gray/RGB
-PNG; see :mod:`kerascnn.images`), so all three targets decode the same bytes and answer alike.
+``uint8`` or numbers in 0..255). A plain JPEG or PNG file is sent as it is; any other image is
+normalised client-side first (EXIF rotation, first GIF frame, 8-bit gray/RGB PNG; see
+:mod:`kerascnn.images`), so all three targets decode the same bytes and answer alike. Images
+are read one batch at a time; a server that answers 503 / UNAVAILABLE is asked again
+(``retry``).
 
 The package: this module holds :class:`Client`, which picks a transport; ``local`` (in-process),
 ``rest`` and ``grpc_api`` are the three transports, each answering with
 :func:`~kerascnn.client.prediction.prediction_rows`; ``prediction`` is what every one answers
-(``Prediction``, ``ServerError``) and how answers print; ``address`` turns what a user types into
-a server URL.
+(``Prediction``, ``ServerError``, the input-mismatch warning) and how answers print; ``address``
+turns what a user types into a server URL; ``retry`` is the backoff for a busy server.
 
 Example:
     >>> from kerascnn.client import Client
@@ -40,20 +43,25 @@ from kerascnn.client.address import HOST_PORT, SCHEMES, server_url
 from kerascnn.client.grpc_api import GrpcBackend
 from kerascnn.client.local import LocalBackend
 from kerascnn.client.prediction import (
+    InputMismatches,
+    InputMismatchWarning,
     Prediction,
     ServerError,
     format_table,
     prediction_json_lines,
 )
 from kerascnn.client.rest import RestBackend
+from kerascnn.client.retry import DEFAULT_RETRIES, FIRST_DELAY, ServerUnavailable, call_with_retries
 from kerascnn.contract import DEFAULT_SIGNATURE, PIXELS_SIGNATURE, PREDICT_SIGNATURES
-from kerascnn.errors import UsageError
-from kerascnn.images import ImageError, image_to_pixels, normalize_image
+from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.images import ImageError, ServingImage, prepare_image_bytes, prepare_image_pixels
 
 __all__ = [
     "Client",
+    "InputMismatchWarning",
     "Prediction",
     "ServerError",
+    "ServerUnavailable",
     "format_table",
     "prediction_json_lines",
     "server_url",
@@ -72,6 +80,9 @@ class Client:
         version / label: a specific version number or version label (``label`` needs a server).
         signature: ``serving_default`` (encoded images) or ``serving_pixels`` (pixel arrays).
         timeout: seconds per request to a server.
+        retries: how many more times to send a request the server answered with HTTP 503 or
+            gRPC UNAVAILABLE (loading, queue full, restarting), waiting ``retry_delay`` seconds
+            before the first retry and twice as long before each next one (with jitter).
 
     Example:
         >>> client = Client("grpc://localhost:8500", model_name="digits", label="stable")  # doctest: +SKIP
@@ -88,6 +99,8 @@ class Client:
         label: str | None = None,
         signature: str = DEFAULT_SIGNATURE,
         timeout: float = 30.0,
+        retries: int = DEFAULT_RETRIES,
+        retry_delay: float = FIRST_DELAY,
     ):
         if version is not None and label is not None:
             raise UsageError("pass either --version or --label, not both")
@@ -95,6 +108,9 @@ class Client:
             from kerascnn.errors import unknown_name
 
             raise unknown_name("signature", signature, PREDICT_SIGNATURES)
+        if retries < 0:
+            raise UsageError(f"--retries must be 0 or more, got {retries}")
+        self.retries, self.retry_delay = int(retries), float(retry_delay)
         target = os.fspath(target)
         if "://" in target or (HOST_PORT.match(target) and not Path(target).exists()):
             target = server_url(target)
@@ -137,14 +153,27 @@ class Client:
     def _input_shape(self):
         shape = self._backend.input_shape
         if shape is None:
-            shape = self._backend.fetch_input_shape()
+            shape = self._call(self._backend.fetch_input_shape)
             self._backend.input_shape = shape
         return shape
 
-    def _prepare(self, image, name):
+    def _call(self, method, *args):
+        """``method(*args)`` on the transport, tried again while the server is unavailable."""
+        return call_with_retries(
+            lambda: method(*args), retries=self.retries, first_delay=self.retry_delay
+        )
+
+    def _model_input(self):
+        """The model's ``(height, width, channels)`` for the mismatch warning, or None."""
+        try:
+            return self._input_shape()
+        except KerasCNNError:
+            return None  # no serving_pixels signature: nothing to compare with
+
+    def _prepare(self, image, name) -> ServingImage:
         if self.signature == PIXELS_SIGNATURE:
-            return image_to_pixels(image, self._input_shape(), name=name)
-        return normalize_image(image, name=name)
+            return prepare_image_pixels(image, self._input_shape(), name=name)
+        return prepare_image_bytes(image, name=name)
 
     def predict(
         self,
@@ -160,10 +189,16 @@ class Client:
         or a 4-D array (a batch). Arrays and Pillow images are named ``<array #i>`` /
         ``<image #i>`` in the answers, bytes ``<bytes #i>``.
 
+        Images are read and prepared one batch at a time, just before that batch is sent, so
+        memory does not grow with the number of images. ``on_batch(n)`` is called after each
+        batch with the number of images it covered (answered or not).
+
         A missing or unreadable file, or an image the server rejects (e.g. over the pixel
         limit), gets a Prediction with ``error`` set; the others still get answers. An
-        unreachable server or unknown model raises, since no image can be answered.
-        ``on_batch(n)`` is called after each batch with the number of images it covered.
+        unreachable server or unknown model raises, since no image can be answered; so does a
+        server still busy or unavailable (HTTP 503, gRPC UNAVAILABLE) after ``retries``.
+        Images that differ a lot from the model's input (size, or colour for a gray model) get
+        one :class:`InputMismatchWarning` for the whole call.
 
         Example:
             >>> preds = Client("serving/models/digits").predict(["3.png", "missing.png"])  # doctest: +SKIP
@@ -174,28 +209,31 @@ class Client:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
         images = _image_list(images)
         results = [Prediction(image=_image_name(i, im)) for i, im in enumerate(images)]
-        pending = []
-        for index, image in enumerate(images):
-            try:
-                pending.append((index, self._prepare(image, results[index].image)))
-            except ImageError as exc:
-                results[index].error = str(exc)
-        for start in range(0, len(pending), batch_size):
-            chunk = pending[start : start + batch_size]
-            self._predict_chunk(chunk, results)
+        mismatches = InputMismatches(self._model_input)
+        for start in range(0, len(images), batch_size):
+            stop = min(start + batch_size, len(images))
+            chunk = []
+            for index in range(start, stop):
+                try:
+                    prepared = self._prepare(images[index], results[index].image)
+                except ImageError as exc:
+                    results[index].error = str(exc)
+                    continue
+                mismatches.check(results[index].image, prepared)
+                chunk.append((index, prepared.payload))
+            if chunk:
+                self._predict_chunk(chunk, results)
             if on_batch is not None:
-                on_batch(len(chunk))
-        failed = len(images) - len(pending)
-        if on_batch is not None and failed:
-            on_batch(failed)
+                on_batch(stop - start)
         names = self.class_names() if any(r.ok for r in results) else None
         for result in results:
             result.class_names = names
+        mismatches.warn(len(images))
         return results
 
     def _predict_chunk(self, chunk, results):
         try:
-            rows = self._backend.predict([payload for _, payload in chunk])
+            rows = self._call(self._backend.predict, [payload for _, payload in chunk])
         except ServerError as exc:
             if len(chunk) == 1:
                 results[chunk[0][0]].error = f"{results[chunk[0][0]].image}: {exc}"
@@ -211,7 +249,7 @@ class Client:
     def class_names(self) -> list[str] | None:
         """The model's class names in index order (from its ``class_names`` signature)."""
         try:
-            return self._backend.class_names()
+            return self._call(self._backend.class_names)
         except ServerError:
             return None  # a model exported elsewhere without that signature: ids only
 

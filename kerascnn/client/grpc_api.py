@@ -8,13 +8,24 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from kerascnn.client.prediction import ServerError, prediction_rows, tf_error_line
+from kerascnn.client.retry import ServerUnavailable
 from kerascnn.contract import CLASS_NAMES_SIGNATURE, PIXELS_SIGNATURE
 from kerascnn.errors import KerasCNNError, UsageError
 
 GRPC_MAX_MESSAGE = 256 * 1024 * 1024  # far above gRPC's 4 MiB default
+
+# gRPC reports a server it never reached as UNAVAILABLE too; these details say so (refused,
+# unknown host). Any other UNAVAILABLE comes from a server that is there: busy, loading, restarting.
+_NEVER_CONNECTED = re.compile(
+    r"failed to connect|connection refused|DNS resolution failed|name resolution|"
+    r"Name or service not known|No address associated|Could not resolve",
+    re.IGNORECASE,
+)
 
 
 class GrpcBackend:
@@ -39,6 +50,7 @@ class GrpcBackend:
         self._names = None
         self._class_count = None
         self.input_shape = None
+        self._answered = False  # once the server answered, UNAVAILABLE is worth a retry
 
     def _spec(self, signature):
         from tensorflow_serving.apis import model_pb2
@@ -54,18 +66,24 @@ class GrpcBackend:
         import grpc
 
         try:
-            return method(request, timeout=self.timeout)
+            response = method(request, timeout=self.timeout)
         except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details()
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise KerasCNNError(f"cannot reach the server at {self.url} ({details})") from None
+            code, details = exc.code(), exc.details() or ""
+            if code == grpc.StatusCode.UNAVAILABLE:
+                if not self._answered and _NEVER_CONNECTED.search(details):
+                    raise KerasCNNError(f"cannot reach the server at {self.url} ({details})") from None
+                raise ServerUnavailable(self.url, f"UNAVAILABLE: {tf_error_line(details)}") from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise KerasCNNError(
+                    f"the server at {self.url} did not answer within {self.timeout:g} s"
+                ) from None
             if code == grpc.StatusCode.NOT_FOUND:
                 raise UsageError(
                     f"{self.url}: model {self.model_name!r} not found: {details}"
                 ) from None
-            raise ServerError(
-                f"server error {code.name}: {tf_error_line(details or '')}"
-            ) from None
+            raise ServerError(f"server error {code.name}: {tf_error_line(details)}") from None
+        self._answered = True
+        return response
 
     def _predict_request(self, signature, input_name, value):
         import tensorflow as tf
@@ -101,14 +119,19 @@ class GrpcBackend:
         )
 
     def fetch_input_shape(self):
+        """``(height, width, channels)`` of the model's pixel input, or None if it has none."""
         from tensorflow_serving.apis import get_model_metadata_pb2
 
         request = get_model_metadata_pb2.GetModelMetadataRequest(
-            model_spec=self._spec(self.signature)
+            model_spec=self._spec(PIXELS_SIGNATURE)
         )
         request.metadata_field.append("signature_def")
         response = self._rpc(self.stub.GetModelMetadata, request)
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
-        dims = sig_map.signature_def[self.signature].inputs["images"].tensor_shape.dim
-        return tuple(int(d.size) for d in dims[1:])
+        if PIXELS_SIGNATURE not in sig_map.signature_def:
+            return None
+        inputs = sig_map.signature_def[PIXELS_SIGNATURE].inputs
+        if "images" not in inputs:
+            return None
+        return tuple(int(d.size) for d in inputs["images"].tensor_shape.dim[1:])

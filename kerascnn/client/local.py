@@ -77,6 +77,10 @@ class LocalBackend:
             self._names = [s.decode("utf-8") for s in labels]
         return self._names
 
+    def fetch_input_shape(self):
+        """None: a local model's input shape is read when it loads, or it has no pixel input."""
+        return None
+
     def _count_classes(self):
         fn = self._functions[self.signature]
         return int(fn.structured_outputs["probabilities"].shape[-1])

@@ -1,5 +1,6 @@
-"""What a prediction is, on every transport: one image's answer, the server's error, and how
-answers print (``kerascnn predict``'s table and JSON lines).
+"""What a prediction is, on every transport: one image's answer, the server's error, the
+warning for images that do not fit the model, and how answers print (``kerascnn predict``'s
+table and JSON lines).
 
 Example:
     >>> p = Prediction("a.png", np.array([0.1, 0.9]), 1, "dog", ["cat", "dog"])
@@ -10,7 +11,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,3 +116,79 @@ def format_table(predictions: Sequence[Prediction], top_k: int = 5) -> str:
 def prediction_json_lines(predictions: Sequence[Prediction], top_k: int = 5) -> str:
     """One JSON object per line per image (errors included as ``{"image", "error"}``)."""
     return "\n".join(json.dumps(p.to_dict(top_k)) for p in predictions)
+
+
+# An image this many times larger than the model's input on both sides is squeezed past
+# recognition (a 1000 x 1000 photo for a 32 x 32 model); a 12-megapixel photo for a 224 x 224
+# model (13.5 times) is everyday use and passes. Enlarging 8 times (28 x 28 digits for 224 x 224)
+# means the wrong data or the wrong model.
+SHRINK_WARNING = 16
+GROW_WARNING = 8
+_EXAMPLES_NAMED = 3
+
+
+class InputMismatchWarning(UserWarning):
+    """Images differ a lot from the model's input (size, or colour for a gray model)."""
+
+
+class InputMismatches:
+    """Tally images that differ a lot from the model's input, for one warning per call.
+
+    ``model_input()`` gives the model's ``(height, width, channels)`` or None; it is asked once,
+    at the first image (a server needs a metadata request for it).
+
+    Example:
+        >>> tally = InputMismatches(lambda: (32, 32, 1))
+        >>> tally.check("photo.jpg", width=1000, height=800, colored=True)
+        >>> tally.check("digit.png", width=32, height=32, colored=False)
+        >>> tally.message(2)
+        "1 of 2 images differs a lot from the model's 32x32 gray input: photo.jpg (1000x800, colour); its predictions may mean little (is this the right model?)"
+    """
+
+    def __init__(self, model_input: Callable[[], tuple[int, int, int] | None]):
+        self._model_input = model_input
+        self._shape: tuple[int, int, int] | None = None
+        self._asked = False
+        self.count = 0
+        self.examples: list[str] = []
+
+    def check(self, name: str, prepared=None, *, width=None, height=None, colored=None) -> None:
+        """Count ``name`` if it differs a lot; ``prepared`` has ``width``, ``height``, ``colored``."""
+        if prepared is not None:
+            width, height, colored = prepared.width, prepared.height, prepared.colored
+        if not self._asked:
+            self._asked, self._shape = True, self._model_input()
+        if self._shape is None or len(self._shape) != 3 or not width or not height:
+            return
+        model_height, model_width, channels = self._shape
+        problems = []
+        if min(width / model_width, height / model_height) >= SHRINK_WARNING or min(
+            model_width / width, model_height / height
+        ) >= GROW_WARNING:
+            problems.append(f"{width}x{height}")
+        if colored and channels == 1:
+            problems.append("colour")
+        if problems:
+            self.count += 1
+            if len(self.examples) < _EXAMPLES_NAMED:
+                self.examples.append(f"{name} ({', '.join(problems)})")
+
+    def message(self, total: int) -> str | None:
+        """The one line that names how many images differ and a few of them, or None."""
+        if not self.count:
+            return None
+        height, width, channels = self._shape
+        kind = "gray" if channels == 1 else "colour"
+        more = f" and {self.count - len(self.examples)} more" if self.count > len(self.examples) else ""
+        verb, their = ("differs", "its") if self.count == 1 else ("differ", "their")
+        return (
+            f"{self.count} of {total} images {verb} a lot from the model's {height}x{width} "
+            f"{kind} input: {', '.join(self.examples)}{more}; {their} predictions may mean "
+            "little (is this the right model?)"
+        )
+
+    def warn(self, total: int) -> None:
+        """Issue :class:`InputMismatchWarning` once, if any image differed."""
+        text = self.message(total)
+        if text is not None:
+            warnings.warn(text, InputMismatchWarning, stacklevel=3)
