@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,6 +309,21 @@ class Run:
             else default_input_shape(self.config)
         )
         self.bundle = load_training_data(self.config, input_shape)
+        self._warn_if_batch_exceeds_split()
+
+    def _warn_if_batch_exceeds_split(self) -> None:
+        """A batch larger than the training split makes every epoch one short step: almost
+        always a typo or a too-small folder, so say so (to stderr) and carry on."""
+        train_size = self.bundle.sizes.get("train", 0)
+        if 0 < train_size < self.config.batch_size:
+            suggestion = 1 << max(0, (train_size // 4).bit_length() - 1)
+            print(
+                f"Warning: batch size {self.config.batch_size} is larger than the training "
+                f"split ({train_size} images), so each epoch is a single step; try "
+                f"--batch-size {suggestion}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _compile_model(self, model, factory) -> None:
         config, bundle = self.config, self.bundle

@@ -191,3 +191,57 @@ def test_training_ends_with_the_test_split_evaluation(tmp_path, digits_bundle, c
     from PIL import Image
 
     assert Image.open(run / "confusion_matrix.png").size[0] > 100
+
+
+# ---------------------------------------------------------------------------- warnings, devices
+
+
+def test_a_batch_larger_than_the_training_split_is_warned_about(tmp_path, cli):
+    from _train_utils import write_png_folder
+
+    write_png_folder(tmp_path / "shapes", per_class=8, size=16)
+    proc = cli("train", "--data", tmp_path / "shapes", "--model", "lenet5", "--epochs", "1",
+               "--batch-size", "256", "--project", tmp_path / "runs", "--no-tensorboard")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "runs" / "exp" / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 1
+    warning = [line for line in proc.stderr.splitlines() if line.startswith("Warning: batch size")]
+    assert len(warning) == 1, proc.stderr
+    assert "is larger than the training split (" in warning[0] and "--batch-size" in warning[0]
+
+    quiet = cli("train", "--data", tmp_path / "shapes", "--model", "lenet5", "--epochs", "1",
+                "--batch-size", "4", "--project", tmp_path / "runs", "--no-tensorboard")
+    assert quiet.returncode == 0 and "Warning: batch size" not in quiet.stderr
+
+
+def test_checks_reports_versions_devices_and_caches(cli, tmp_path):
+    import tensorflow as tf
+
+    env = {"KERASCNN_CACHE": str(tmp_path / "cache"), "TFDS_DATA_DIR": str(tmp_path / "tfds")}
+    proc = cli("checks", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["tensorflow"] == tf.__version__
+    assert report["caches"]["weights"] == str(tmp_path / "cache" / "weights")
+    assert report["caches"]["tfds"] == str(tmp_path / "tfds")
+    gpus = tf.config.list_physical_devices("GPU")
+    assert len(report["devices"]["gpus"]) == len(gpus)
+    text = cli("checks", "--device", "cpu", env=env).stdout
+    assert f"TensorFlow {tf.__version__}" in text and "GPU: none [CUDA_VISIBLE_DEVICES=-1]" in text
+    assert str(tmp_path / "cache" / "weights") in text
+
+
+def test_device_selects_gpus_before_tensorflow_loads(cli, tmp_path):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this check is for machines without a GPU")
+    proc = cli("train", "--device", "0", "--epochs", "1", "--project", tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "GPU 0 asked for, but TensorFlow sees 0 GPU(s) here" in proc.stderr
+    assert not (tmp_path / "exp").exists()
+    bad = cli("evaluate", "lenet5", "--device", "gpu")
+    assert bad.returncode == 2 and "'gpu' is not cpu, a GPU index (0) or a list (0,1)" in bad.stderr
+    on_cpu = cli("train", "--device", "cpu", "--epochs", "1", "--project", tmp_path,
+                 "--no-tensorboard")
+    assert on_cpu.returncode == 0, on_cpu.stderr

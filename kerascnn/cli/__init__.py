@@ -34,6 +34,7 @@ COMMANDS = {
     "predict": "kerascnn.cli.export_cmd:predict",
     "serve": "kerascnn.cli.serve_cmd:serve",
     "visualize": "kerascnn.cli.visualize_cmd:visualize",
+    "checks": "kerascnn.cli.checks_cmd:checks",
 }
 
 

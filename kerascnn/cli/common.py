@@ -68,3 +68,60 @@ def model_choice() -> NamedChoice:
     from kerascnn.architectures import list_models
 
     return NamedChoice(list_models(), kind="model")
+
+
+def select_device(spec: str | None) -> None:
+    """Make ``--device`` hold before TensorFlow loads: ``cpu`` hides every GPU, ``0`` or
+    ``0,1`` keeps those GPUs (``CUDA_VISIBLE_DEVICES``), and asking for GPUs this machine does
+    not have is one clear error instead of a silent run on the CPU.
+
+    Example:
+        >>> select_device(None)  # the default: every device TensorFlow finds
+    """
+    if spec is None:
+        return
+    import os
+    import re
+    import sys
+
+    text = spec.strip().lower().replace(" ", "")
+    if text == "cpu":
+        visible = "-1"
+    elif re.fullmatch(r"\d+(,\d+)*", text):
+        visible = text
+    else:
+        raise click.BadParameter(f"{spec!r} is not cpu, a GPU index (0) or a list (0,1)")
+    if "tensorflow" in sys.modules and os.environ.get("CUDA_VISIBLE_DEVICES") != visible:
+        raise click.BadParameter("TensorFlow is already loaded; --device comes too late")
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible
+    if visible == "-1":
+        return
+    import tensorflow as tf
+
+    found = len(tf.config.list_physical_devices("GPU"))
+    wanted = len(visible.split(","))
+    if found < wanted:
+        raise click.BadParameter(
+            f"GPU {visible} asked for, but TensorFlow sees {found} GPU(s) here "
+            "(kerascnn checks lists them; --device cpu runs on the CPU)"
+        )
+
+
+def _device_callback(ctx, param, value):
+    try:
+        select_device(value)
+    except click.BadParameter as exc:
+        exc.param = param
+        raise
+    return value
+
+
+device_option = click.option(
+    "--device",
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_device_callback,
+    metavar="cpu|0|0,1",
+    help="Run on the CPU, or on these GPUs (set before TensorFlow loads) [default: all].",
+)

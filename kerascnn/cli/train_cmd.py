@@ -20,7 +20,7 @@ import dataclasses
 
 import click
 
-from kerascnn.cli.common import SHAPE, NamedChoice, model_choice
+from kerascnn.cli.common import SHAPE, NamedChoice, device_option, model_choice
 from kerascnn.contract import DEFAULT_BASE
 from kerascnn.train_config import (
     DEFAULT_RUN_NAME,
@@ -330,6 +330,7 @@ _quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only err
     metavar="RUN_DIR",
     help="Continue RUN_DIR from its last completed epoch (with --epochs: a new total).",
 )
+@device_option
 @_quiet_option
 def train(config_file, model_option, resume, quiet, **values):
     """Train a model; writes runs/NAME with weights, history, plots and metrics."""
@@ -378,6 +379,7 @@ _EVAL_HELP = "RUN_DIR, a .keras file, or a registered model name (random weights
     show_default=True,
     help="Images in top_losses.png.",
 )
+@device_option
 @_quiet_option
 def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
     """Evaluate SOURCE: metrics, confusion matrix, per-class report, top losses.
@@ -423,6 +425,7 @@ def evaluate(source, data, split, batch_size, output_dir, top_k, quiet):
     show_default=True,
     help="Batches in the sweep.",
 )
+@device_option
 @_quiet_option
 def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values):
     """LR range test: sweep the learning rate, plot lr_find.png, suggest a rate."""
@@ -452,6 +455,7 @@ def lr_find(config_file, model_option, start_lr, end_lr, steps, quiet, **values)
     help="TF Serving model base directory the model is exported into (as digits/N, the next free version).",
 )
 @click.option("--no-export", is_flag=True, help="Stop after the held-out evaluation.")
+@device_option
 @_quiet_option
 def quickstart(epochs, project, name, serving_base, no_export, quiet):
     """Train LeNet-5 on digits, evaluate, export for TF Serving, predict a real digit."""
