@@ -15,7 +15,7 @@ def test_readme_opens_with_install_and_test_commands():
     assert len(commands) == 2
     main_job, tests = commands
     assert "pip install -e ." in main_job and main_job.endswith("kerascnn quickstart")
-    assert 'pip install -e ".[dev]"' in tests and "pytest" in tests
+    assert 'pip install -e ".[dev,reference]"' in tests and "pytest" in tests
 
 
 def test_ci_runs_the_readme_test_command():
@@ -23,3 +23,5 @@ def test_ci_runs_the_readme_test_command():
     pytest_part = tests_command[tests_command.index("python -m pytest") :]
     ci_script = (ROOT / ".ci" / "run").read_text()
     assert pytest_part in ci_script
+    extras = re.search(r'pip install -e "(\.\[[^\]]*\])"', tests_command).group(1)
+    assert f'pip install --quiet -e "{extras}"' in ci_script  # the same extras as CI

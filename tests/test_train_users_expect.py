@@ -245,3 +245,14 @@ def test_device_selects_gpus_before_tensorflow_loads(cli, tmp_path):
     on_cpu = cli("train", "--device", "cpu", "--epochs", "1", "--project", tmp_path,
                  "--no-tensorboard")
     assert on_cpu.returncode == 0, on_cpu.stderr
+
+
+def test_shell_completion_offers_the_choices():
+    import os
+
+    env = {**os.environ, "_KERASCNN_COMPLETE": "bash_complete",
+           "COMP_WORDS": "kerascnn train --optimizer ", "COMP_CWORD": "3"}
+    proc = subprocess.run([sys.executable, "-m", "kerascnn"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    offered = [line.split(",", 1)[1] for line in proc.stdout.splitlines()]
+    assert offered == ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"], proc.stdout
