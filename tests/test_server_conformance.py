@@ -417,6 +417,25 @@ def test_grpc_predict_with_an_input_the_signature_lacks(server):
         "alias set: ")
 
 
+def test_grpc_scalar_string_tensor_round_trips(server):
+    """The gRPC twin of MultipleNamedTensorColumnarFormat: a shape [] string in and out."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "json"
+    request.model_spec.signature_name = "multi_three"
+    request.inputs["bin_tensor"].CopyFrom(tf.make_tensor_proto(b"hello"))
+    request.inputs["str_tensor"].CopyFrom(tf.make_tensor_proto([b"foo", b"bar"]))
+    request.inputs["int_tensor"].CopyFrom(tf.make_tensor_proto([[1, 2]], tf.int32))
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        reply = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request,
+                                                                               timeout=60)
+    scalar = reply.outputs["bin_tensor"]
+    assert (list(scalar.string_val), list(scalar.tensor_shape.dim)) == ([b"hello"], [])
+    assert tf.make_ndarray(reply.outputs["int_tensor"]).tolist() == [[1, 2]]
+
+
 # --- image_bytes that is empty or no image: what a user reads, in both servers ---------------
 
 @pytest.fixture(scope="module")
