@@ -267,8 +267,9 @@ def gradcam_signature(model, decode_one, class_names, input_shape):
 
     Args:
         model: the exported Keras classifier.
-        decode_one: the export's own decoding of one encoded image to model input (pixel
-            limit, channels, resize, scaling): the very images ``serving_default`` classifies.
+        decode_one: the export's own decoding of one ``(index, encoded image)`` pair to model
+            input (pixel limit, channels, resize, scaling): the very images ``serving_default``
+            classifies, and its errors naming ``image_bytes[index]``.
         class_names: a string tensor of class names in index order.
         input_shape: the model's ``(H, W, C)``.
 
@@ -286,9 +287,24 @@ def gradcam_signature(model, decode_one, class_names, input_shape):
         return None
 
     def serving_gradcam(image_bytes, class_id):
-        images = tf.map_fn(
-            decode_one, image_bytes, fn_output_signature=tf.TensorSpec(input_shape, tf.float32)
+        same_count = tf.debugging.Assert(
+            tf.equal(tf.size(class_id), tf.size(image_bytes)),
+            [
+                tf.strings.format(
+                    "class_id has {} entries for {} images in image_bytes: give one per image "
+                    "(-1: its top class)",
+                    (tf.size(class_id), tf.size(image_bytes)),
+                )
+            ],
         )
+        # Each image travels with its index, so a decoding error names image_bytes[i].
+        positions = tf.range(tf.shape(image_bytes, out_type=tf.int64)[0])
+        with tf.control_dependencies([same_count]):
+            images = tf.map_fn(
+                decode_one,
+                (positions, image_bytes),
+                fn_output_signature=tf.TensorSpec(input_shape, tf.float32),
+            )
         result = explainer.compute(images, class_id)
         # The overlay decodes again at full size: only after decode_one checked the header.
         with tf.control_dependencies([images]):

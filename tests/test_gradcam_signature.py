@@ -305,6 +305,18 @@ def test_negative_evidence_is_an_empty_heatmap_and_bad_class_is_an_error(server,
                              timeout=60)
     assert response.status_code == 400
     assert "class_id must be -1 (the top class) or 0..1" in response.json()["error"]
+    body["instances"][0]["image_bytes"]["b64"] = base64.b64encode(b"not an image").decode()
+    body["instances"][0]["class_id"] = -1
+    response = requests.post(f"{server.rest_url}/v1/models/quadrant00:predict", json=body,
+                             timeout=60)
+    assert response.status_code == 400 and "image_bytes[0]" in response.json()["error"]
+    columns = {"signature_name": SIGNATURE,
+               "inputs": {"image_bytes": [{"b64": base64.b64encode(noise_png).decode()}] * 2,
+                          "class_id": [-1]}}
+    response = requests.post(f"{server.rest_url}/v1/models/quadrant00:predict", json=columns,
+                             timeout=60)
+    assert response.status_code == 400
+    assert "class_id has 1 entries for 2 images" in response.json()["error"]
 
 
 def test_predict_gradcam_writes_overlays_from_every_transport(server, exported, images, tmp_path):
