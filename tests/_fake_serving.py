@@ -34,6 +34,7 @@ class FakeRestServing:
         self.pixel_input = pixel_input
         self.on_predict = on_predict
         self.bodies: list[dict] = []  # every serving_default predict body, in arrival order
+        self.metadata_requests = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -74,6 +75,7 @@ class FakeRestServing:
                 self.wfile.write(data)
 
             def do_GET(self):
+                fake.metadata_requests += self.path.endswith("/metadata")
                 if self.path.endswith("/metadata") and fake.pixel_input is not None:
                     dims = [{"size": "-1"}] + [{"size": str(d)} for d in fake.pixel_input]
                     inputs = {"images": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": dims}}}

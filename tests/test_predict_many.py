@@ -351,9 +351,13 @@ def test_images_far_from_the_model_input_get_one_warning(gray_export, tmp_path):
 
 
 def test_rest_model_input_comes_from_the_metadata_for_the_warning(photos):
+    sources = [photos["plain"]["rgb.jpg"], photos["plain"]["gray.png"]]
     with FakeRestServing(pixel_input=(16, 16, 1)) as fake:
-        with pytest.warns(InputMismatchWarning, match="1 of 2 images differs a lot from the model's 16x16 gray input"):
-            Client(fake.url, model_name="m").predict([photos["plain"]["rgb.jpg"], photos["plain"]["gray.png"]])
+        client = Client(fake.url, model_name="m")
+        for _ in range(2):
+            with pytest.warns(InputMismatchWarning, match="1 of 2 images differs a lot from the model's 16x16 gray input"):
+                client.predict(sources)
+    assert fake.metadata_requests == 1  # asked once per client, not once per call
     with FakeRestServing() as fake, warnings.catch_warnings():  # no pixel input: no warning
         warnings.simplefilter("error")
         Client(fake.url, model_name="m").predict([photos["plain"]["rgb.jpg"]])

@@ -67,6 +67,8 @@ __all__ = [
     "server_url",
 ]
 
+_NOT_ASKED = object()  # the model's input shape, before anyone asked the target for it
+
 
 class Client:
     """Predict with a local SavedModel / run folder, a TF Serving REST URL or a gRPC target.
@@ -111,6 +113,7 @@ class Client:
         if retries < 0:
             raise UsageError(f"--retries must be 0 or more, got {retries}")
         self.retries, self.retry_delay = int(retries), float(retry_delay)
+        self._model_input_shape = _NOT_ASKED
         target = os.fspath(target)
         if "://" in target or (HOST_PORT.match(target) and not Path(target).exists()):
             target = server_url(target)
@@ -164,11 +167,14 @@ class Client:
         )
 
     def _model_input(self):
-        """The model's ``(height, width, channels)`` for the mismatch warning, or None."""
-        try:
-            return self._input_shape()
-        except KerasCNNError:
-            return None  # no serving_pixels signature: nothing to compare with
+        """The model's ``(height, width, channels)`` for the mismatch warning, or None; asked
+        of a server once per client, not once per ``predict`` call."""
+        if self._model_input_shape is _NOT_ASKED:
+            try:
+                self._model_input_shape = self._input_shape()
+            except KerasCNNError:
+                self._model_input_shape = None  # no serving_pixels signature: nothing to compare
+        return self._model_input_shape
 
     def _prepare(self, image, name) -> ServingImage:
         if self.signature == PIXELS_SIGNATURE:
