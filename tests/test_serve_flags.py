@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -87,6 +88,16 @@ def test_unimplemented_tf_serving_flags_warn_once_each(server):
 
 def test_thread_pool_flags_size_tensorflows_pools(server):
     assert "TensorFlow thread pools: intra-op 2, inter-op 1" in server.output
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_inter_op_pool_has_the_asked_number_of_threads(server):
+    """TensorFlow names its inter-op pool threads tf_Compute; the flag asked for one."""
+    requests.post(f"{server.rest_url}/v1/models/toy:predict",
+                  json={"instances": [[1.0, 2.0]] * 8}, timeout=30).raise_for_status()
+    tasks = Path(f"/proc/{server.process.pid}/task").iterdir()
+    names = [(task / "comm").read_text().strip() for task in tasks]
+    assert names.count("tf_Compute") == 1, names
 
 
 def test_thread_pool_sizes_follow_tf_servings_rules():
