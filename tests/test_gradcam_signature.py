@@ -108,11 +108,19 @@ def noise_png():
 
 
 @pytest.fixture(scope="module")
-def server(serve, exported, quadrant_exports, temple_flower, tmp_path_factory):
-    """One ``kerascnn serve`` holding the tiny model, the four quadrant models and the
-    temple/flower model."""
+def plain_export(keras_file, tmp_path_factory):
+    """The tiny model exported with ``gradcam=False`` (``kerascnn export --no-gradcam``)."""
+    return export_model(keras_file, base=tmp_path_factory.mktemp("plain"), name="plain",
+                        gradcam=False)
+
+
+@pytest.fixture(scope="module")
+def server(serve, exported, plain_export, quadrant_exports, temple_flower, tmp_path_factory):
+    """One ``kerascnn serve`` holding the tiny model (with and without ``serving_gradcam``),
+    the four quadrant models and the temple/flower model."""
     base, paths = quadrant_exports
     entries = [f'config {{ name: "shapes" base_path: "{exported.parent}" }}',
+               f'config {{ name: "plain" base_path: "{plain_export.parent}" }}',
                f'config {{ name: "temple_flower" base_path: "{temple_flower[0].parent}" }}']
     entries += [f'config {{ name: "{p.parent.name}" base_path: "{p.parent}" }}'
                 for p in paths.values()]
@@ -161,12 +169,11 @@ def test_export_has_the_gradcam_signature_with_the_documented_shapes(exported):
     assert SIGNATURE in read_metadata(exported)["signatures"]
 
 
-def test_no_gradcam_export_and_a_model_without_convs_go_without_it(keras_file, tmp_path):
+def test_no_gradcam_export_and_a_model_without_convs_go_without_it(plain_export, tmp_path):
     from kerascnn.export import describe_signatures
 
-    plain = export_model(keras_file, base=tmp_path, name="plain", gradcam=False)
-    assert SIGNATURE not in describe_signatures(plain)
-    assert SIGNATURE not in read_metadata(plain)["signatures"]
+    assert SIGNATURE not in describe_signatures(plain_export)
+    assert SIGNATURE not in read_metadata(plain_export)["signatures"]
     inputs = keras.Input((4, 4, 1))
     dense = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs))
     mlp = export_model(keras.Model(inputs, dense), base=tmp_path, name="mlp")
@@ -343,3 +350,14 @@ def test_predict_gradcam_writes_overlays_from_every_transport(server, exported, 
         assert a.class_id == b.class_id == c.class_id and a.label == b.label == c.label
         np.testing.assert_allclose(a.heatmap, b.heatmap, atol=TOLERANCE)
         np.testing.assert_allclose(a.heatmap, c.heatmap, atol=TOLERANCE)
+
+
+def test_predict_gradcam_without_the_signature_says_how_to_get_it(server, plain_export, images,
+                                                                  tmp_path):
+    from kerascnn.errors import UsageError
+
+    for client in (Client(plain_export), Client(server.rest_url, model_name="plain"),
+                   Client(f"grpc://{server.grpc_target}", model_name="plain")):
+        with pytest.raises(UsageError, match="has no serving_gradcam signature: export the model "
+                                             "again"):
+            write_gradcam_overlays(client, images[:1], tmp_path / "out")

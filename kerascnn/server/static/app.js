@@ -249,12 +249,6 @@ function setupDrop() {
   const drop = $("drop");
   const file = $("file");
   file.addEventListener("change", () => readImage(file.files[0]));
-  drop.addEventListener("keydown", (event) => {
-    if (event.target === drop && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      file.click();
-    }
-  });
   for (const name of ["dragenter", "dragover"]) {
     drop.addEventListener(name, (event) => {
       event.preventDefault();
