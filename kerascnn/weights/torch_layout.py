@@ -306,7 +306,12 @@ def detect_layout(model) -> _Layout:
         if _kernel_size(model, "stem_conv1") == (7, 7):  # Inception v3 starts with a 3x3
             layout = GOOGLENET
     elif {"stem_conv", "stem_pool", "stage1_block1_conv1"} <= names:
-        layout = RESNET  # v1.5 / v1, ResNeXt, Wide; v2 has pre-activation names instead
+        layout = RESNET  # v1.5, ResNeXt, Wide; v2 has pre-activation names instead
+        if "stage2_block1_conv3" in names and tuple(model.get_layer("stage2_block1_conv1").strides) != (1, 1):
+            raise UsageError(
+                f"model {model.name!r} strides its bottlenecks' first 1x1 conv (variant='v1'); "
+                "torchvision's weights are for v1.5, which strides the 3x3 conv"
+            )
     elif "stage5_conv1" in names:
         layout = VGG
     elif "stage3_conv3" in names and _kernel_size(model, "stage1_conv1") == (11, 11):
@@ -334,15 +339,30 @@ class _Tensor:
     convert: Callable[[np.ndarray], np.ndarray]
 
 
+# The conversions run as TensorFlow ops (through keras.ops): its transposes are threaded, which
+# matters for VGG's 25088x4096 first fc (NumPy takes seconds to reorder it).
+
+
 def _conv_kernel(array):
-    return array.transpose(2, 3, 1, 0)  # (out, in/groups, kh, kw) -> (kh, kw, in/groups, out)
+    from keras import ops
+
+    return ops.transpose(array, (2, 3, 1, 0))  # (out, in/groups, kh, kw) -> (kh, kw, in/groups, out)
+
+
+def _dense_kernel(array):
+    from keras import ops
+
+    return ops.transpose(array)
 
 
 def _flattened_dense_kernel(height: int, width: int, channels: int):
     def convert(array):
+        from keras import ops
+
         # rows of torch's weight run over (c, h, w); Keras' Flatten yields (h, w, c)
         units = array.shape[0]
-        return array.reshape(units, channels, height, width).transpose(2, 3, 1, 0).reshape(-1, units)
+        grid = ops.reshape(array, (units, channels, height, width))
+        return ops.reshape(ops.transpose(grid, (2, 3, 1, 0)), (-1, units))
 
     return convert
 
@@ -362,7 +382,9 @@ def _layer_tensors(model, layer, module: str, layout: _Layout) -> list[_Tensor]:
         kh, kw, channels, multiplier = layer.kernel.shape
 
         def depthwise(array):  # (C*M, 1, kh, kw) -> (kh, kw, C, M)
-            return array.reshape(channels, multiplier, kh, kw).transpose(2, 3, 0, 1)
+            from keras import ops
+
+            return ops.transpose(ops.reshape(array, (channels, multiplier, kh, kw)), (2, 3, 0, 1))
 
         tensors.append(tensor("weight", layer.kernel, (channels * multiplier, 1, kh, kw), depthwise))
     elif isinstance(layer, keras.layers.Conv2D):
@@ -370,7 +392,7 @@ def _layer_tensors(model, layer, module: str, layout: _Layout) -> list[_Tensor]:
         tensors.append(tensor("weight", layer.kernel, (filters, fan_in, kh, kw), _conv_kernel))
     elif isinstance(layer, keras.layers.Dense):
         fan_in, units = layer.kernel.shape
-        convert = np.transpose
+        convert = _dense_kernel
         if layer.name in layout.flattened:
             height, width, channels = model.get_layer(layout.flattened[layer.name]).input.shape[1:]
             convert = _flattened_dense_kernel(height, width, channels)
@@ -482,7 +504,7 @@ def assign_torch_state(model, state: Mapping, *, include_top: bool = True) -> No
                     f"tensor {origin[entry.key]!r} has shape {tuple(array.shape)} but layer "
                     f"{entry.layer!r} needs {entry.torch_shape}"
                 )
-        values.append(entry.convert(array))
+        values.append(entry.convert(array.astype(np.float32, copy=False)))
 
     used = {entry.key for entry in plan}
     present_modules = {entry.key.rpartition(".")[0] for entry in plan}
@@ -498,8 +520,10 @@ def assign_torch_state(model, state: Mapping, *, include_top: bool = True) -> No
             f"({layout.family} layout) has no layer for it"
         )
 
+    from keras import ops
+
     for entry, value in zip(plan, values):
-        entry.variable.assign(value.astype(entry.variable.dtype, copy=False))
+        entry.variable.assign(ops.cast(value, entry.variable.dtype))
 
 
 __all__ = [
