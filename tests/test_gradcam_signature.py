@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,6 +18,7 @@ import pytest
 import requests
 import tensorflow as tf
 from _export_utils import encode, random_pixels
+from _gradcam_models import temple_flower_export
 from PIL import Image
 
 from kerascnn import visualize as vis
@@ -73,32 +73,8 @@ def quadrant_exports(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def temple_flower(tmp_path_factory):
-    """``examples/inside_the_cnn.py``'s temple-vs-flower CNN, trained briefly on crops of the two
-    photos bundled with scikit-learn, exported at the size of its half-temple, half-flower
-    picture. Returns (export path, the picture, the fully convolutional Keras model)."""
-    import importlib.util
-
-    from sklearn.datasets import load_sample_images
-
-    from kerascnn.visualize.inputs import with_static_input
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "inside_the_cnn.py"
-    spec = importlib.util.spec_from_file_location("inside_the_cnn", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    keras.utils.set_random_seed(0)
-    temple, flower = load_sample_images().images
-    x, y = example.random_crops([temple, flower], 100, size=64)
-    model = example.small_cnn(len(example.CLASSES))
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.fit(x.astype("float32") / 255.0, y, epochs=2, batch_size=32, verbose=0)
-    photo = temple[::2, ::2]
-    half = photo.shape[1] // 2
-    both = np.concatenate([photo[:, :half], flower[::2, ::2][:, -half:]], axis=1)
-    fixed = with_static_input(model, both)  # an export needs a fixed input size
-    base = tmp_path_factory.mktemp("temple_flower")
-    exported = export_model(fixed, base=base, name="temple_flower", class_names=example.CLASSES)
-    return exported, both, model
+    """(export, half-temple half-flower picture, Keras model): ``_gradcam_models``."""
+    return temple_flower_export(tmp_path_factory.mktemp("temple_flower"))
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from _gradcam_models import temple_flower_export
 from PIL import Image
 
 from kerascnn.client import Client
@@ -35,12 +36,20 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
-def labelled_config(exported, tmp_path_factory):
-    """The tiny export as model "shapes", its version 1 labelled "stable"."""
+def temple_flower(tmp_path_factory):
+    """(export, half-temple half-flower picture, model): ``_gradcam_models``."""
+    return temple_flower_export(tmp_path_factory.mktemp("temple_flower"))
+
+
+@pytest.fixture(scope="module")
+def labelled_config(exported, temple_flower, tmp_path_factory):
+    """The tiny export as model "shapes", its version 1 labelled "stable"; and the temple/flower
+    model (a picture worth showing in the README)."""
     config = tmp_path_factory.mktemp("ui-config") / "models.config"
     config.write_text(
         f'model_config_list {{ config {{ name: "shapes" base_path: "{exported.parent}" '
-        'version_labels { key: "stable" value: 1 } } }\n'
+        'version_labels { key: "stable" value: 1 } } '
+        f'config {{ name: "temple_flower" base_path: "{temple_flower[0].parent}" }} }}\n'
     )
     return config
 
@@ -87,7 +96,8 @@ def test_page_loads_nothing_from_other_hosts():
 
 def test_models_json_lists_names_and_version_labels(server):
     answer = requests.get(server.rest_url + "/ui/models.json", timeout=10).json()
-    assert answer == {"models": [{"name": "shapes", "version_labels": {"stable": 1}}]}
+    assert answer == {"models": [{"name": "shapes", "version_labels": {"stable": 1}},
+                                 {"name": "temple_flower", "version_labels": {}}]}
 
 
 def test_the_page_never_shadows_the_rest_api(server):
@@ -159,9 +169,10 @@ def _run_curl(command: str) -> dict:
 
 
 def test_browser_predicts_explains_and_copies_curl(browser, server, exported, square_png,
-                                                   tmp_path):
+                                                   temple_flower, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     started = time.monotonic()
     expected = Client(exported).predict([square_png])[0]
@@ -231,9 +242,27 @@ def test_browser_predicts_explains_and_copies_curl(browser, server, exported, sq
     shown_now = driver.find_element(By.ID, "heatmap").get_attribute("src").split(",", 1)[1]
     assert gradcam["predictions"][0]["heatmap_png_bytes"]["b64"] == shown_now
 
+    # Another model: its labels, and Grad-CAM for "temple" on the half-temple, half-flower
+    # picture (the README's screenshot).
+    Select(driver.find_element(By.ID, "model")).select_by_value("temple_flower")
+    _wait(driver, lambda d: [li.get_attribute("textContent") for li in
+                             d.find_elements(By.CSS_SELECTOR, "#labels li")] == ["temple", "flower"],
+          "the second model's labels")
+    both = tmp_path / "temple_and_flower.png"
+    Image.fromarray(temple_flower[1]).save(both)
+    driver.find_element(By.ID, "file").send_keys(str(both))
+    _wait(driver, lambda d: d.find_element(By.ID, "heatmap").get_attribute("naturalWidth")
+          == "320", "the picture's top classes and its top class's heatmap")
+    temple = [b for b in driver.find_elements(By.CSS_SELECTOR, "#top button")
+              if b.find_element(By.CLASS_NAME, "label").text == "temple"]
+    assert len(temple) == 1
+    temple[0].send_keys(Keys.ENTER)
+    _wait(driver, lambda d: "“temple”" in _text(d, "heatmap-caption"), "the temple's Grad-CAM")
+    assert temple[0].get_attribute("aria-pressed") == "true"
+    assert _text(driver, "error") == ""
+
     screenshot = Path(os.environ.get("KERASCNN_UI_SCREENSHOT") or tmp_path / "ui.png")
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    driver.find_element(By.ID, "curl").send_keys(Keys.HOME)  # the page's top in the picture
     driver.execute_script("window.scrollTo(0, 0)")
     assert driver.save_screenshot(str(screenshot))
     with Image.open(screenshot) as picture:

@@ -18,6 +18,8 @@ const state = {
   predictLatency: null,
   top: [],
   explained: null,
+  generation: 0,     // bumped by each prediction: answers to older ones are dropped
+  explanation: 0,    // bumped by each Grad-CAM request: only the last one is shown
 };
 
 const $ = (id) => document.getElementById(id);
@@ -280,6 +282,7 @@ function setCurl(id, command) {
 
 async function predict() {
   if (!state.image || !state.model) return;
+  const generation = ++state.generation;
   showError("");
   $("predict").disabled = true;
   state.explained = null;
@@ -287,6 +290,7 @@ async function predict() {
   try {
     const body = {signature_name: DEFAULT, instances: [{b64: state.image.b64}]};
     const answer = await api("POST", modelPath() + ":predict", body);
+    if (generation !== state.generation) return;  // another image or model came since
     state.predictLatency = answer.ms;
     setCurl("curl", answer.curl);
     const row = answer.json.predictions[0];
@@ -299,7 +303,7 @@ async function predict() {
     $("latency").textContent = latencyText();
     if (GRADCAM in state.signatures) await explain(-1);
   } catch (err) {
-    showError(err.message);
+    if (generation === state.generation) showError(err.message);
   } finally {
     $("predict").disabled = false;
   }
@@ -337,6 +341,8 @@ function renderTop() {
 
 async function explain(classId) {
   if (!state.image) return;
+  const generation = state.generation;
+  const mine = ++state.explanation;
   showError("");
   try {
     const body = {
@@ -344,6 +350,7 @@ async function explain(classId) {
       instances: [{image_bytes: {b64: state.image.b64}, class_id: classId}],
     };
     const answer = await api("POST", modelPath() + ":predict", body);
+    if (generation !== state.generation || mine !== state.explanation) return;
     const row = answer.json.predictions[0];
     state.explained = {ms: answer.ms, classId: row.class_id};
     $("heatmap").src = "data:image/png;base64," + row[OVERLAY].b64;
@@ -358,7 +365,7 @@ async function explain(classId) {
     setCurl("curl-gradcam", answer.curl);
     $("latency").textContent = latencyText();
   } catch (err) {
-    showError(err.message);
+    if (generation === state.generation && mine === state.explanation) showError(err.message);
   }
 }
 
