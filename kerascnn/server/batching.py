@@ -38,15 +38,26 @@ QUEUE_FULL = "The batch scheduling queue to which this task was submitted is ful
 
 
 class _Task:
+    """One request's rows waiting in a batch. ``done`` is a lock held from creation and
+    released by the batch thread: one primitive where an Event would build a Condition and a
+    lock for every request."""
+
     __slots__ = ("inputs", "size", "done", "result", "error", "enqueued")
 
     def __init__(self, inputs, size):
         self.inputs = inputs
         self.size = size
-        self.done = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
         self.result = None
         self.error = None
         self.enqueued = time.monotonic()
+
+    def finish(self):
+        self.done.release()
+
+    def wait(self):
+        self.done.acquire()
 
 
 class _Batch:
@@ -104,6 +115,10 @@ class Batcher:
             if last is not None and last.size + size <= limit:
                 last.tasks.append(task)
                 last.size += size
+                # A batch thread already waits for this batch's deadline; wake it early only
+                # when the batch is full (one thread hand-off per batch, not per request).
+                if last.size >= limit:
+                    self._cond.notify()
             else:
                 if len(self._queue) >= self.options.max_enqueued_batches:
                     raise ServingError("UNAVAILABLE", QUEUE_FULL)
@@ -111,8 +126,8 @@ class Batcher:
                 batch.tasks.append(task)
                 batch.size = size
                 self._queue.append(batch)
-            self._cond.notify()
-        task.done.wait()
+                self._cond.notify()
+        task.wait()
         if task.error is not None:
             raise task.error
         return task.result
@@ -135,7 +150,10 @@ class Batcher:
                     head = self._queue[0]
                     wait = head.opened + timeout - time.monotonic()
                     if head.size >= limit or wait <= 0 or len(self._queue) > 1 or self._stopped:
-                        return self._queue.popleft()
+                        batch = self._queue.popleft()
+                        if self._queue:  # another thread takes over the next batch's deadline
+                            self._cond.notify()
+                        return batch
                     self._cond.wait(wait)
                 elif self._stopped:
                     return None
@@ -155,9 +173,9 @@ class Batcher:
                     if isinstance(exc, ServingError)
                     else ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
                 )
-                for task in batch.tasks:
+                for task in batch.tasks:  # none is finished yet: _process finishes last
                     task.error = err
-                    task.done.set()
+                    task.finish()
 
     def _process(self, batch: _Batch):
         now = time.monotonic()
@@ -173,8 +191,9 @@ class Batcher:
                 padded = allowed
                 break
         if self.metrics:
-            for task in tasks:
-                self.metrics.observe_queuing_latency(self.label, (now - task.enqueued) * 1e6)
+            self.metrics.observe_queuing_latencies(
+                self.label, [(now - task.enqueued) * 1e6 for task in tasks]
+            )
             self.metrics.observe_batch(self.label, padded, padded - total)
         merged = {}
         for name in names:
@@ -206,7 +225,7 @@ class Batcher:
                 task.result[key] = value[offset : offset + task.size]
             offset += task.size
         for task in tasks:
-            task.done.set()
+            task.finish()
 
 
 def _pad_to_common(parts: list[np.ndarray]) -> list[np.ndarray]:

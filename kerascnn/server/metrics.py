@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections import defaultdict
@@ -41,11 +42,9 @@ class _Histogram:
 
     def observe(self, value):
         self.sum += value
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-                return
-        self.counts[-1] += 1
+        # The first bucket whose upper bound is >= value (the last slot is +Inf): a binary
+        # search, since this runs several times per request.
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
 
     def cumulative(self):
         total, out = 0, []
@@ -152,6 +151,15 @@ class Metrics:
                 hist = family[labels] = _Histogram(self._buckets[name])
             hist.observe(value)
 
+    def observe_many(self, name, labels: tuple, values):
+        with self._lock:
+            family = self._histograms[name]
+            hist = family.get(labels)
+            if hist is None:
+                hist = family[labels] = _Histogram(self._buckets[name])
+            for value in values:
+                hist.observe(value)
+
     # -- what the server records -----------------------------------------------------------
     def record_request(self, model_name, status, *, api, entrypoint, micros):
         """One finished request: count by status; latency only for OK (as TF Serving)."""
@@ -180,6 +188,16 @@ class Metrics:
 
     def observe_queuing_latency(self, pool, micros):
         self.observe(":tensorflow:serving:batching_session:queuing_latency", (pool,), micros)
+
+    def observe_queuing_latencies(self, pool, micros_list):
+        """Every task of one batch under one lock (the batch thread holds it once, not per task).
+
+        Example:
+            >>> metrics = Metrics()
+            >>> metrics.observe_queuing_latencies("pool", [10.0, 20.0])
+        """
+        self.observe_many(":tensorflow:serving:batching_session:queuing_latency", (pool,),
+                          micros_list)
 
     def record_warmup(self, model_path, records, micros):
         self.inc(":tensorflow:serving:model_warmup_records_read", (model_path,), records)

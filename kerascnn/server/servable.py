@@ -44,6 +44,12 @@ class Signature:
     proto: meta_graph_pb2.SignatureDef
     fn: object
 
+    def __post_init__(self):
+        # Resolved once per load, not per request: alias -> tf.DType the function expects.
+        self.tf_dtypes = {
+            alias: tf.dtypes.as_dtype(info.dtype) for alias, info in self.proto.inputs.items()
+        }
+
     @property
     def input_dtypes(self) -> dict[str, int]:
         """Input alias -> DataType enum, sorted by alias (what the JSON codec needs).
@@ -109,10 +115,9 @@ class Servable:
     def _call(self, sig: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         start = time.monotonic()
         try:
+            dtypes = sig.tf_dtypes
             tensors = {
-                alias: tf.convert_to_tensor(
-                    value, dtype=tf.dtypes.as_dtype(sig.proto.inputs[alias].dtype)
-                )
+                alias: tf.convert_to_tensor(value, dtype=dtypes[alias])
                 for alias, value in inputs.items()
             }
             result = sig.fn(**tensors)

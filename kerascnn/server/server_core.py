@@ -43,7 +43,18 @@ from kerascnn.server.status import CODE_NUMBER, ServingError, from_tensorflow, i
 
 log = logging.getLogger("kerascnn.serve")
 
-State = get_model_status_pb2.ModelVersionStatus.State
+_STATE_ENUM = get_model_status_pb2.ModelVersionStatus.State
+
+
+class State:
+    """ModelVersionStatus.State values as plain ints: the protobuf enum wrapper resolves a name
+    on every attribute access, and ``Model.available`` runs on every request."""
+
+    START = _STATE_ENUM.Value("START")
+    LOADING = _STATE_ENUM.Value("LOADING")
+    AVAILABLE = _STATE_ENUM.Value("AVAILABLE")
+    UNLOADING = _STATE_ENUM.Value("UNLOADING")
+    END = _STATE_ENUM.Value("END")
 
 
 @dataclass
