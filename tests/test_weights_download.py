@@ -25,7 +25,7 @@ from kerascnn.weights.download import cache_path, fetch_weights
 from kerascnn.weights.errors import WeightsUnavailable
 from kerascnn.weights.sources import find_source
 
-PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+PAYLOAD = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4096  # an HDF5 signature, then 1 MiB
 
 
 class _Files(http.server.BaseHTTPRequestHandler):
@@ -102,6 +102,7 @@ def test_a_truncated_download_fails_in_one_line_and_leaves_nothing(server, tmp_p
     message = str(error.value)
     assert "\n" not in message
     assert f"stopped after 300000 of {len(PAYLOAD)} bytes; nothing was kept" in message
+    assert "--weights PATH (weights=PATH in Python)" in message
     assert f"{base}/w/cut.h5" in message and "--weights PATH" in message
     assert _cache_files(tmp_path) == []
 
@@ -112,6 +113,18 @@ def test_a_file_with_the_wrong_hash_is_never_used_nor_kept(server, tmp_path):
     handler.routes["/w/altered.h5"] = (altered, len(altered))
     source = _source(f"{base}/w/altered.h5")  # the table's md5 is the real payload's
     with pytest.raises(WeightsUnavailable, match=r"is not the published file \(its md5 is [0-9a-f]{32}, the table says"):
+        fetch_weights(source)
+    assert _cache_files(tmp_path) == []
+
+
+def test_without_a_published_hash_an_html_page_is_still_refused(server, tmp_path):
+    """MobileNet v1/v2 files have no published hash; a proxy's login page must not pass."""
+    handler, base = server
+    page = b"<html><body>Please sign in to the proxy</body></html>"
+    handler.routes["/w/portal.h5"] = (page, len(page))
+    source = dataclasses.replace(find_source("mobilenet"), url=f"{base}/w/portal.h5")
+    assert source.md5 is None and source.sha256 is None
+    with pytest.raises(WeightsUnavailable, match=r"is not the published file \(it is not an HDF5 file\)"):
         fetch_weights(source)
     assert _cache_files(tmp_path) == []
 

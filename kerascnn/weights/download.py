@@ -8,8 +8,9 @@ Hugging Face cache (``huggingface_hub.try_to_load_from_cache``) for Hub files.
 
 A download goes to a temporary file next to its destination and is renamed into place only
 after its length matches the server's ``Content-Length`` and its hash the table's (sha256, or
-the md5 keras.applications declares): a truncated or altered file is deleted, never used, never
-left in the cache. A cached file is hash-checked again each time it is used (a file put there by
+the md5 keras.applications declares) — or, where none is published, its first bytes are those
+of its kind of file: a truncated or altered file is deleted, never used, never left in the
+cache. A cached file is hash-checked again each time it is used (a file put there by
 hand included). Hub files are fetched from their ``resolve`` URL on ``$HF_ENDPOINT`` (default
 ``https://huggingface.co``) by the same code, so one set of rules covers both and a loopback
 server can stand in for either in tests.
@@ -34,6 +35,7 @@ import urllib.request
 from pathlib import Path
 
 from kerascnn.weights.errors import WeightsUnavailable
+from kerascnn.weights.files import is_hdf5
 from kerascnn.weights.sources import WeightSource, find_source  # noqa: F401 (the examples use it)
 
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
@@ -107,6 +109,27 @@ def hash_problem(path, source: WeightSource) -> str | None:
     return None
 
 
+def content_problem(path, source: WeightSource) -> str | None:
+    """None when ``path`` starts as its kind of file must (an HDF5 signature for the Keras
+    layout, a safetensors header), else why not: a proxy's or portal's HTML page saved under the
+    weights' name is caught even where no hash is published.
+
+    Example:
+        >>> content_problem(__file__, find_source("mobilenet"))
+        'it is not an HDF5 file'
+    """
+    path = Path(path)
+    if source.layout == "keras" and not is_hdf5(path):
+        return "it is not an HDF5 file"
+    if source.file_name.endswith(".safetensors"):
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+        size = path.stat().st_size
+        if len(head) < 9 or head[8:9] != b"{" or int.from_bytes(head[:8], "little") + 8 > size:
+            return "it is not a safetensors file"
+    return None
+
+
 def _known_copies(source: WeightSource) -> list[Path]:
     """Copies other tools may already hold, checked after kerascnn's own cache."""
     copies = []
@@ -145,13 +168,13 @@ def fetch_weights(source: WeightSource) -> Path:
     url = download_url(source)
     destination = cache_path(source)
     if destination.is_file():
-        problem = hash_problem(destination, source)
+        problem = hash_problem(destination, source) or content_problem(destination, source)
         if problem is None:
             return destination
         # A bad file in our cache (put there by hand, or damaged): never use it, fetch again.
         destination.unlink(missing_ok=True)
     for copy in _known_copies(source):
-        if copy.is_file() and hash_problem(copy, source) is None:
+        if copy.is_file() and not (hash_problem(copy, source) or content_problem(copy, source)):
             return copy
     _download(url, destination, source)
     return destination
@@ -171,11 +194,11 @@ def _download(url: str, destination: Path, source: WeightSource) -> None:
                 f"download of {source.file_name} from {url} stopped after {received} of "
                 f"{expected} bytes; nothing was kept. Try again, or {_offline_hint(source, url)}"
             )
-        problem = hash_problem(temporary, source)
+        problem = hash_problem(temporary, source) or content_problem(temporary, source)
         if problem is not None:
             raise WeightsUnavailable(
                 f"downloaded {source.file_name} from {url} is not the published file ({problem}); "
-                f"nothing was kept. {_offline_hint(source, url).capitalize()}"
+                f"nothing was kept; {_offline_hint(source, url)}"
             )
         os.replace(temporary, destination)
     finally:
