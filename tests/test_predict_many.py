@@ -236,7 +236,7 @@ def test_cli_progress_moves_batch_by_batch_while_images_are_read(terminal, tmp_p
     def on_predict(count):
         if terminal:  # once the bar has not moved, waiting for it again only slows the test
             moved = all(shown.get(k, True) for k in range(1, count))
-            shown[count] = moved and _shows(stderr_seen, f"{2 * (count - 1)}/5")
+            shown[count] = moved and _shows(stderr_seen, f"{2 * (count - 1)}/5", patience=10.0)
         if count == 1:
             shown["label"] = _shows(stderr_seen, "Predicting 5 images")
             (folder / "4.jpg").write_bytes(replacement)
