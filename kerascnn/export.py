@@ -53,7 +53,7 @@ from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.gradcam import SIGNATURE as GRADCAM_SIGNATURE
 from kerascnn.gradcam import gradcam_signature
 from kerascnn.loading import load_keras_model
-from kerascnn.preprocessing import preprocess
+from kerascnn.preprocessing import UNIT, InputSpec, preprocess
 from kerascnn.runs import write_labels
 
 
@@ -202,7 +202,13 @@ class ServingModule(tf.Module):
     """
 
     def __init__(
-        self, model, class_names, *, max_pixels: int = DEFAULT_MAX_PIXELS, gradcam: bool = True
+        self,
+        model,
+        class_names,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        gradcam: bool = True,
+        input_spec: InputSpec = UNIT,
     ):
         super().__init__(name="kerascnn_serving")
         shape = tuple(model.input_shape[1:])
@@ -213,6 +219,9 @@ class ServingModule(tf.Module):
         self.model = model
         self.input_shape = tuple(int(d) for d in shape)
         self.max_pixels = int(max_pixels)
+        # What the weights expect (a pretrained model's mean/std, BGR, resize + crop); every
+        # signature preprocesses with it, as training did.
+        self.input_spec = input_spec
         self.class_names_list = [str(c) for c in class_names]
         self._apply_softmax = not _outputs_probabilities(model)
         self._names = tf.constant(self.class_names_list, dtype=tf.string)
@@ -251,7 +260,7 @@ class ServingModule(tf.Module):
         return self._classify(images)
 
     def _from_pixels(self, images):
-        return self._classify(preprocess(images, self.input_shape))
+        return self._classify(preprocess(images, self.input_shape, self.input_spec))
 
     def _labels_for(self, class_id):
         return {"label": tf.gather(self._names, class_id)}
@@ -293,7 +302,7 @@ class ServingModule(tf.Module):
         image.set_shape([None, None, channels])
         # Resizing to the same size is an exact identity, so images already at the model's
         # size get the very pixels training saw.
-        return preprocess(image[tf.newaxis], self.input_shape)[0]
+        return preprocess(image[tf.newaxis], self.input_shape, self.input_spec)[0]
 
     def _classify(self, images):
         probabilities = tf.cast(self.model(images, training=False), tf.float32)
@@ -317,14 +326,19 @@ class ServingModule(tf.Module):
         return signatures
 
 
-def build_serving_module(source, *, class_names=None, max_pixels=DEFAULT_MAX_PIXELS):
-    """A :class:`ServingModule` for a run folder, ``.keras`` file, registry name or model.
+def build_serving_module(
+    source, *, class_names=None, max_pixels=DEFAULT_MAX_PIXELS, weights=None
+):
+    """A :class:`ServingModule` for a run folder, ``.keras`` file, registry name (with
+    ``weights``: pretrained) or model, preprocessing as its weights expect.
 
     Example:
         >>> module = build_serving_module("runs/digits-lenet5")  # doctest: +SKIP
     """
-    loaded = load_keras_model(source, class_names=class_names)
-    return ServingModule(loaded.model, loaded.class_names, max_pixels=max_pixels)
+    loaded = load_keras_model(source, class_names=class_names, weights=weights)
+    return ServingModule(
+        loaded.model, loaded.class_names, max_pixels=max_pixels, input_spec=loaded.input_spec
+    )
 
 
 # --------------------------------------------------------------------------- warmup records
@@ -404,6 +418,7 @@ def export_model(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     class_names=None,
     gradcam: bool = True,
+    weights=None,
 ) -> Path:
     """Write ``source`` as a TF Serving SavedModel at ``BASE/NAME/VERSION`` and return that path.
 
@@ -416,6 +431,8 @@ def export_model(
         force: replace an existing version (still atomically: the old one is moved aside first).
         max_pixels: images with more pixels (from the header) are rejected before decoding.
         class_names: override the class names (index order).
+        weights: for a registered model name: "imagenet", a tag or a weights file (see
+            :func:`kerascnn.weights.build`); the export then answers with ImageNet labels.
         gradcam: add the ``serving_gradcam`` signature (Grad-CAM heatmaps and overlays; see
             :mod:`kerascnn.gradcam`) when the model has a conv layer to explain.
 
@@ -427,7 +444,7 @@ def export_model(
         raise UsageError(f"--max-pixels must be a positive number, got {max_pixels!r}")
     if version is not None and int(version) <= 0:
         raise UsageError(f"--version must be a positive integer, got {version!r}")
-    loaded = load_keras_model(source, class_names=class_names)
+    loaded = load_keras_model(source, class_names=class_names, weights=weights)
     name = check_name(name or _clean_name(loaded.name), "model name")
     model_dir = Path(base) / name
     version = int(version) if version is not None else next_version(base, name)
@@ -438,7 +455,11 @@ def export_model(
         )
 
     module = ServingModule(
-        loaded.model, loaded.class_names, max_pixels=max_pixels, gradcam=gradcam
+        loaded.model,
+        loaded.class_names,
+        max_pixels=max_pixels,
+        gradcam=gradcam,
+        input_spec=loaded.input_spec,
     )
     model_dir.mkdir(parents=True, exist_ok=True)
     # Non-numeric name: TF Serving ignores it while it is being written.
@@ -447,7 +468,7 @@ def export_model(
     retired = None
     try:
         _write_saved_model(module, staging, loaded.class_names)
-        _write_extras(module, staging, name, version, source)
+        _write_extras(module, staging, name, version, source, loaded.pretrained)
         if final.exists():
             retired = model_dir / f".replaced-{version}-{os.getpid()}-{int(time.time())}"
             os.rename(final, retired)
@@ -474,7 +495,9 @@ def _write_saved_model(module: ServingModule, directory: Path, class_names) -> N
             raise KerasCNNError(f"could not write SavedModel to {directory}: {exc}") from exc
 
 
-def _write_extras(module: ServingModule, directory: Path, name: str, version: int, source) -> None:
+def _write_extras(
+    module: ServingModule, directory: Path, name: str, version: int, source, pretrained=None
+) -> None:
     extra = directory / ASSETS_EXTRA
     extra.mkdir(exist_ok=True)
     with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
@@ -488,6 +511,8 @@ def _write_extras(module: ServingModule, directory: Path, name: str, version: in
         "input_shape": list(module.input_shape),
         "class_names": module.class_names_list,
         "max_pixels": module.max_pixels,
+        "input_spec": module.input_spec.to_dict(),
+        "pretrained": pretrained,
         "signatures": list(module.signatures()),
         "tensorflow": tf.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 
 import keras
 
@@ -25,20 +26,90 @@ from kerascnn.train_config import TrainConfig, parse_tfds_split
 
 
 def build_model(config: TrainConfig, *, input_shape, num_classes):
-    """Build ``config.model`` from the registry with the config's overrides.
+    """Build ``config.model`` from the registry with the config's overrides, starting from
+    ``config.weights`` when set (pretrained backbone, a fresh head for ``num_classes``).
 
     Example:
         >>> build_model(TrainConfig(dropout_rate=0.2), input_shape=(32, 32, 1), num_classes=10)  # doctest: +SKIP
         <Functional name=lenet5, built=True>
     """
-    from kerascnn.architectures import build
+    from kerascnn.weights import build
 
     overrides = dict(config.model_options or {})
     if config.dropout_rate is not None:
         overrides["dropout_rate"] = float(config.dropout_rate)
     if config.l1 or config.l2:
         overrides["kernel_regularizer"] = keras.regularizers.L1L2(l1=config.l1, l2=config.l2)
-    return build(config.model, input_shape=tuple(input_shape), num_classes=num_classes, **overrides)
+    return build(
+        config.model,
+        weights=config.weights,
+        input_shape=tuple(input_shape),
+        num_classes=num_classes,
+        **overrides,
+    )
+
+
+def input_spec_for(config: TrainConfig, record: dict | None = None):
+    """The :class:`~kerascnn.preprocessing.InputSpec` a run trains with: its stored pretrained
+    ``record``'s (a resumed run), its weights' (read from the table, nothing downloaded), else
+    pixels / 255.
+
+    Example:
+        >>> input_spec_for(TrainConfig(model="resnet50", weights="imagenet")).name
+        'torchvision'
+        >>> input_spec_for(TrainConfig()).name
+        'unit'
+    """
+    from kerascnn.preprocessing import UNIT, InputSpec
+
+    if record is not None:
+        return InputSpec.from_dict(record["input_spec"])
+    if config.weights is None:
+        return UNIT
+    from kerascnn.weights import describe
+
+    return InputSpec.from_dict(describe(config.model, config.weights)["input_spec"])
+
+
+_STAGE = re.compile(r"^(stem|stage\d+)_")
+
+
+def set_trainable(model, *, freeze: str, phase: str) -> int:
+    """Freeze what a pretrained run's ``phase`` leaves frozen; returns the trainable weights.
+
+    ``phase`` "head": with ``freeze`` "backbone" only the layers after the last stage (the
+    classifier) train; with a number N, all but the stem and the first N stages; with "none",
+    all. ``phase`` "fine_tune": every layer trains. In both, batch normalization stays frozen,
+    which in Keras also keeps it in inference mode (the Keras transfer-learning guide's advice:
+    its moving statistics never see the new data's small batches).
+
+    Example:
+        >>> set_trainable(build("resnet18", num_classes=3), freeze="backbone", phase="head")  # doctest: +SKIP
+        2
+    """
+    stages, last_stage = [], -1
+    for index, layer in enumerate(model.layers):
+        match = _STAGE.match(layer.name)
+        if match:
+            last_stage = index
+            if match.group(1) not in stages:
+                stages.append(match.group(1))
+    freeze = str(freeze).strip().lower()
+    frozen_stages: set[str] = set()
+    if phase == "head" and freeze.isdigit():
+        counted = [stage for stage in stages if stage != "stem"][: int(freeze)]
+        frozen_stages = set(counted) | {"stem"}
+    for index, layer in enumerate(model.layers):
+        match = _STAGE.match(layer.name)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        elif phase == "head" and freeze == "backbone":
+            layer.trainable = index > last_stage
+        elif match and match.group(1) in frozen_stages:
+            layer.trainable = False
+        else:
+            layer.trainable = True
+    return len(model.trainable_weights)
 
 
 def make_training_optimizer(config: TrainConfig, steps_per_epoch: int, total_epochs=None):
@@ -82,7 +153,7 @@ def default_input_shape(config: TrainConfig) -> tuple:
     return tuple(get_model_info(config.model).default_input_shape)
 
 
-def load_training_data(config: TrainConfig, input_shape, *, augment=None):
+def load_training_data(config: TrainConfig, input_shape, *, augment=None, input_spec=None):
     """The :class:`~kerascnn.data.DataBundle` for ``config``, prepared as ``input_shape``.
 
     Example:
@@ -105,6 +176,7 @@ def load_training_data(config: TrainConfig, input_shape, *, augment=None):
         download=config.download,
         skip_bad=config.skip_bad,
         cache=config.cache,
+        input_spec=input_spec,
     )
 
 

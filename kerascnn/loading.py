@@ -12,8 +12,14 @@ run folder             ``weights/best.keras`` (else ``last.keras``) and its ``la
 ``.keras`` file        the model; labels from a sibling ``labels.txt`` or its run folder
 SavedModel export      ``tf.saved_model.load`` of a version folder (or the newest version of a
                        ``BASE/NAME`` folder); labels from ``assets/labels.txt``
-registry name          a freshly built model with random weights
+registry name          a freshly built model: random weights, or ``weights=`` ("imagenet", a
+                       tag or a file) through :func:`kerascnn.weights.build`, with ImageNet labels
 =====================  ==================================================================
+
+Every result carries the :class:`~kerascnn.preprocessing.InputSpec` its weights expect: a run
+folder's ``pretrained.json`` (a run that started from pretrained weights), a pretrained build's
+own, else :data:`~kerascnn.preprocessing.UNIT` (pixels / 255). Export, predict and evaluate
+preprocess with it, so a model is never fed input it was not trained with.
 
 ``.keras`` files load with ``safe_mode=True`` and with headroom for very deep graphs.
 
@@ -26,12 +32,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from kerascnn.contract import LABELS_FILE
 from kerascnn.errors import KerasCNNError, UsageError, unknown_name
+from kerascnn.preprocessing import UNIT, InputSpec
 from kerascnn.runs import RunPaths, read_labels
 
 
@@ -42,7 +51,9 @@ class LoadedModel:
     ``kind`` is one of ``"keras"`` (an in-memory model), ``"run"``, ``"file"``, ``"savedmodel"``
     or ``"registry"``; ``name`` is the name an export of it would default to; ``run_dir`` is the
     run folder when it came from one. For a SavedModel ``model`` is the restored TensorFlow
-    object (call its ``signatures``), for every other kind a ``keras.Model``.
+    object (call its ``signatures``), for every other kind a ``keras.Model``. ``input_spec``
+    is the preprocessing its weights expect; ``pretrained`` the record of the pretrained
+    weights it started from (None for a model trained from scratch).
     """
 
     model: object
@@ -51,6 +62,8 @@ class LoadedModel:
     kind: str = "keras"
     name: str = ""
     path: Path | None = None
+    input_spec: InputSpec = UNIT
+    pretrained: dict | None = None
 
     @property
     def is_keras(self) -> bool:
@@ -242,14 +255,52 @@ def _name_for_file(path: Path) -> str:
     return path.stem
 
 
-def _load_any(source, model_name, version) -> LoadedModel:
+def read_pretrained_record(run_dir) -> dict | None:
+    """A run folder's ``pretrained.json`` (None when the run trained from scratch); a corrupt
+    file is one line naming it.
+
+    Example:
+        >>> read_pretrained_record("/nonexistent") is None
+        True
+    """
+    path = RunPaths(Path(run_dir)).pretrained
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        InputSpec.from_dict(record["input_spec"])
+    except (ValueError, KeyError, TypeError, UsageError) as exc:
+        raise KerasCNNError(f"{path} is corrupt: {str(exc)[:200]}") from None
+    return record
+
+
+def _with_run_record(loaded: LoadedModel) -> LoadedModel:
+    record = read_pretrained_record(loaded.run_dir) if loaded.run_dir is not None else None
+    if record is None:
+        return loaded
+    spec = InputSpec.from_dict(record["input_spec"])
+    return dataclasses.replace(loaded, input_spec=spec, pretrained=record)
+
+
+def _from_keras_model(model, kind: str, name: str) -> LoadedModel:
+    """A Keras model as loaded; a pretrained build brings its labels and input spec."""
+    pretrained = getattr(model, "pretrained", None)
+    names = [str(i) for i in range(_num_outputs(model))]
+    if pretrained is None:
+        return LoadedModel(model, names, None, kind=kind, name=name)
+    if pretrained.class_names and len(pretrained.class_names) == len(names):
+        names = list(pretrained.class_names)
+    return LoadedModel(model, names, None, kind=kind, name=name,
+                       input_spec=pretrained.input_spec, pretrained=pretrained.record())
+
+
+def _load_any(source, model_name, version, weights) -> LoadedModel:
     import keras
 
     if isinstance(source, LoadedModel):
         return source
     if isinstance(source, keras.Model):
-        return LoadedModel(source, [str(i) for i in range(_num_outputs(source))], None,
-                           kind="keras", name=source.name)
+        return _from_keras_model(source, "keras", source.name)
     path = Path(os.fspath(source)).expanduser()
     if path.is_dir():
         paths = RunPaths(path)
@@ -261,8 +312,8 @@ def _load_any(source, model_name, version) -> LoadedModel:
         if not weights.is_file():
             raise UsageError(f"run folder {path} has no weights/best.keras or weights/last.keras")
         model = load_keras_file(weights)
-        return LoadedModel(model, _labels_for(paths.labels, model), path, kind="run",
-                           name=path.resolve().name, path=path)
+        return _with_run_record(LoadedModel(model, _labels_for(paths.labels, model), path,
+                                            kind="run", name=path.resolve().name, path=path))
     if path.suffix == ".keras" or path.exists() or os.sep in str(source) or "/" in str(source):
         if not path.exists():
             raise UsageError(f"model file {path} does not exist")
@@ -273,20 +324,21 @@ def _load_any(source, model_name, version) -> LoadedModel:
         if not sibling.is_file() and path.parent.name == "weights":
             sibling = path.parent.parent / LABELS_FILE
         run_dir = path.parent.parent if path.parent.name == "weights" else None
-        return LoadedModel(model, _labels_for(sibling, model), run_dir, kind="file",
-                           name=_name_for_file(path), path=path)
-    from kerascnn.architectures import build
+        return _with_run_record(LoadedModel(model, _labels_for(sibling, model), run_dir,
+                                            kind="file", name=_name_for_file(path), path=path))
+    from kerascnn.weights import build
 
-    model = build(str(source))
-    return LoadedModel(model, [str(i) for i in range(_num_outputs(model))], None,
-                       kind="registry", name=str(source))
+    return _from_keras_model(build(str(source), weights=weights), "registry", str(source))
 
 
-def load_model(source, *, class_names=None, model_name=None, version=None) -> LoadedModel:
+def load_model(
+    source, *, class_names=None, model_name=None, version=None, weights=None
+) -> LoadedModel:
     """Load a model from any source kerascnn knows (see the module's table).
 
     ``class_names`` overrides the labels found with the model (their count must match its
-    outputs); ``model_name`` and ``version`` pick an export under a SavedModel base folder.
+    outputs); ``model_name`` and ``version`` pick an export under a SavedModel base folder;
+    ``weights`` ("imagenet", a tag or a weights file) applies to a registry name only.
     Files load with ``safe_mode=True``. A missing or corrupt file raises one line naming it.
 
     Example:
@@ -294,7 +346,11 @@ def load_model(source, *, class_names=None, model_name=None, version=None) -> Lo
         >>> loaded.model.name, loaded.class_names[:2]  # doctest: +SKIP
         ('lenet5', ['0', '1'])
     """
-    loaded = _load_any(source, model_name, version)
+    loaded = _load_any(source, model_name, version, weights)
+    if weights is not None and loaded.kind != "registry":
+        raise UsageError(
+            f"--weights applies to a registry model name (kerascnn models), not to {source}"
+        )
     if class_names is not None:
         names = [str(c) for c in class_names]
         if loaded.is_keras:
@@ -304,12 +360,11 @@ def load_model(source, *, class_names=None, model_name=None, version=None) -> Lo
                     f"model {loaded.name!r} has {count} outputs but {len(names)} class names "
                     "were given"
                 )
-        loaded = LoadedModel(loaded.model, names, loaded.run_dir, loaded.kind, loaded.name,
-                             loaded.path)
+        loaded = dataclasses.replace(loaded, class_names=names)
     return loaded
 
 
-def load_keras_model(source, *, class_names=None) -> LoadedModel:
+def load_keras_model(source, *, class_names=None, weights=None) -> LoadedModel:
     """:func:`load_model` for callers that need a ``keras.Model`` (export, visualize, evaluate):
     a SavedModel export is refused with one line, since it no longer holds the Keras graph.
 
@@ -319,7 +374,7 @@ def load_keras_model(source, *, class_names=None) -> LoadedModel:
         ...
         kerascnn.errors.UsageError: serving/models/digits/1 is a SavedModel export; ...
     """
-    loaded = load_model(source, class_names=class_names)
+    loaded = load_model(source, class_names=class_names, weights=weights)
     if not loaded.is_keras:
         raise UsageError(
             f"{loaded.path} is a SavedModel export; pass the run folder or .keras file it came "

@@ -195,6 +195,41 @@ def preprocess(images, input_shape, spec: InputSpec = UNIT):
         images = _resize_shorter_and_crop(images, spec.resize_shorter, spec.crop)
     images = _resize_to(images, height, width)
     images = images * spec.scale
+    return _mean_std(images, spec)
+
+
+def in_unit_range(spec: InputSpec) -> InputSpec:
+    """``spec``'s geometry (channel order, resize, crop) with pixels scaled to 0..1 only.
+
+    The training pipeline prepares images with this, augments them (Keras' colour layers
+    work on a 0..1 value range), then applies :func:`normalize`; together the two equal
+    ``preprocess(images, shape, spec)``, since resizing is linear in the pixel values.
+
+    Example:
+        >>> in_unit_range(SPECS["caffe"]).mean, in_unit_range(SPECS["caffe"]).channel_order
+        (None, 'bgr')
+    """
+    return dataclasses.replace(spec, scale=PIXEL_SCALE, mean=None, std=None)
+
+
+def normalize(images, spec: InputSpec):
+    """Map images prepared with :func:`in_unit_range` (0..1) to what ``spec`` expects.
+
+    Example:
+        >>> float(normalize(np.ones((1, 1, 1, 3), "float32"), SPECS["tf"])[0, 0, 0, 0])  # doctest: +SKIP
+        1.0
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images, tf.float32)
+    if spec.scale != PIXEL_SCALE:
+        images = images * (255.0 * spec.scale)
+    return _mean_std(images, spec)
+
+
+def _mean_std(images, spec: InputSpec):
+    import tensorflow as tf
+
     for values, combine in ((spec.mean, tf.subtract), (spec.std, tf.divide)):
         if values is not None:
             if len(values) != images.shape[-1]:

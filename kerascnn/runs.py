@@ -14,6 +14,8 @@ Layout of ``runs/NAME/``::
     confusion_matrix.png, classification_report.txt|csv, top_losses.png   (from evaluate)
     lr_find.png          (from lr-find)
     skipped_files.txt    files --skip-bad left out, "path<TAB>reason" per line (only if any)
+    pretrained.json      the pretrained weights the run started from (source, tag, hash, the
+                         input spec every later step preprocesses with; only for such runs)
     .lock                held (flock) by the process training into the folder; removed when it
                          ends, left behind by a crash, where it tells a dead owner from a live one
 
@@ -120,6 +122,10 @@ class RunPaths:
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def pretrained(self) -> Path:
+        return self.root / "pretrained.json"
 
     @property
     def skipped_files(self) -> Path:

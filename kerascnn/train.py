@@ -47,17 +47,19 @@ from kerascnn.callbacks import (
 )
 from kerascnn.console import summary_text
 from kerascnn.distribute import is_chief, make_strategy, resolve_precision, strategy_name
-from kerascnn.errors import KerasCNNError, TrainingInterrupted
+from kerascnn.errors import KerasCNNError, TrainingInterrupted, UsageError
 from kerascnn.evaluate import compute_metrics, evaluate, format_report
 from kerascnn.factories import (
     build_model,
     check_model_matches,
     default_input_shape,
+    input_spec_for,
     load_training_data,
     make_training_optimizer,
+    set_trainable,
     steps_per_epoch,
 )
-from kerascnn.loading import load_keras_file, load_model
+from kerascnn.loading import load_keras_file, load_model, read_pretrained_record
 from kerascnn.lr_find import LRFindResult, lr_find, suggest_learning_rate
 from kerascnn.optim import SparseCrossentropy
 from kerascnn.plots import plot_history
@@ -251,6 +253,10 @@ class Run:
     recorder: RunRecorder | None = None
     stopper: ResumableEarlyStopping | None = None
     user_callbacks: list = field(default_factory=list)  # train(callbacks=...), run after ours
+    pretrained: dict | None = None  # the record of the weights a pretrained run started from
+    input_spec: object = None  # the InputSpec its data is prepared with (UNIT from scratch)
+    phase: str = "head"  # a pretrained run's phase: "head", then "fine_tune"
+    fine_tune_started: int | None = None  # the epoch count where this process began fine-tuning
 
     @property
     def monitor(self) -> str:
@@ -289,6 +295,18 @@ class Run:
         keras.utils.set_random_seed(self.config.seed)
         self.strategy = make_strategy(self.config.strategy)
         self.precision = resolve_precision(self.config.precision)
+        if self.resume_dir is not None:
+            self.pretrained = read_pretrained_record(self.resume_dir)
+        config = self.config
+        if self.resume_dir is None and config.weights is not None:
+            if config.fine_tune_epochs > config.epochs:
+                raise UsageError(
+                    f"--fine-tune-epochs {config.fine_tune_epochs} counts the last of the "
+                    f"{config.epochs} --epochs: it cannot be larger"
+                )
+        self.input_spec = input_spec_for(config, self.pretrained)
+        start = self.fine_tune_from
+        self.phase = "fine_tune" if start is not None and self.initial_epoch >= start else "head"
         factory = model if (model is not None and not isinstance(model, keras.Model)) else None
         self._load_data(model, factory, data)
         previous_policy = keras.config.dtype_policy()
@@ -308,7 +326,7 @@ class Run:
             if model is not None and factory is None
             else default_input_shape(self.config)
         )
-        self.bundle = load_training_data(self.config, input_shape)
+        self.bundle = load_training_data(self.config, input_shape, input_spec=self.input_spec)
         self._warn_if_batch_exceeds_split()
 
     def _warn_if_batch_exceeds_split(self) -> None:
@@ -333,22 +351,65 @@ class Run:
                 net = factory()
             elif model is not None:
                 net = model
+            elif self.resume_dir is not None and self.pretrained is not None:
+                # The architecture as the run saved it: no weights download to resume.
+                net = load_keras_file(RunPaths(self.resume_dir).last)
             else:
                 net = build_model(
                     config, input_shape=bundle.input_shape, num_classes=bundle.num_classes
                 )
+                if config.weights is not None:
+                    self.pretrained = net.pretrained.record()
             check_model_matches(net, bundle)
             if model is not None:  # record what was really trained
                 config = self.config = config.replace(model=net.name)
-            net.compile(
-                optimizer=make_training_optimizer(config, steps),
-                loss=SparseCrossentropy(label_smoothing=config.label_smoothing),
-                metrics=["accuracy"],
-                jit_compile=bool(config.jit_compile),
-            )
+            self._compile(net, steps)
             if self.resume_dir is not None:
-                _restore_training_state(net, RunPaths(self.resume_dir).last)
+                # A fine-tune phase starts with a fresh optimizer: at its first epoch there is
+                # no state of it to restore yet.
+                fresh_phase = self.phase == "fine_tune" and self.initial_epoch == self.fine_tune_from
+                _restore_training_state(
+                    net, RunPaths(self.resume_dir).last, optimizer_state=not fresh_phase
+                )
         self.net = net
+
+    @property
+    def fine_tune_from(self) -> int | None:
+        """The epoch count after which a pretrained run unfreezes (None: no fine-tune phase)."""
+        config = self.config
+        if config.weights is None or not config.fine_tune_epochs:
+            return None
+        if self.fine_tune_started is not None:
+            return self.fine_tune_started
+        if self.state and self.state.get("fine_tune_from") is not None:
+            return int(self.state["fine_tune_from"])  # where it really began (early stopping)
+        return config.head_epochs
+
+    @property
+    def fine_tune_lr(self) -> float:
+        return self.config.fine_tune_lr or self.config.learning_rate / 10
+
+    def _compile(self, net, steps: int) -> None:
+        """Compile for the current phase: a pretrained run's frozen layers, and its rate and
+        schedule over the phase's epochs (fine-tuning at ``fine_tune_lr``)."""
+        config = self.config
+        start = self.fine_tune_from
+        if config.weights is not None:
+            set_trainable(net, freeze=config.freeze, phase=self.phase)
+        if self.phase == "fine_tune":
+            optimizer = make_training_optimizer(
+                config.replace(learning_rate=self.fine_tune_lr, warmup_epochs=0.0),
+                steps,
+                total_epochs=max(1, config.epochs - start),
+            )
+        else:
+            optimizer = make_training_optimizer(config, steps, total_epochs=start or config.epochs)
+        net.compile(
+            optimizer=optimizer,
+            loss=SparseCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy"],
+            jit_compile=bool(config.jit_compile),
+        )
 
     # ------------------------------------------------------------------ run folder
 
@@ -411,6 +472,8 @@ class Run:
                     **self._data_as_given_meta(),
                 )
                 write_labels(paths.labels, self.bundle.class_names)
+                if self.pretrained is not None:
+                    write_json(paths.pretrained, self.pretrained)
                 if getattr(self.bundle, "skipped", None):  # --skip-bad left files out
                     atomic_write_text(paths.skipped_files, self.bundle.skipped_report())
                     self.say(self.bundle.skipped_summary(paths.skipped_files))
@@ -419,19 +482,45 @@ class Run:
                 self.say(f"Resuming {self.run_dir} from epoch {self.initial_epoch}/{config.epochs}")
             elif self.chief and self.verbosity != "quiet":
                 self.say(self._start_banner())
-            self.net.fit(
-                self.bundle.train,
-                validation_data=self.bundle.val,
-                epochs=config.epochs,
-                initial_epoch=self.initial_epoch,
-                callbacks=callbacks,
-                shuffle=False,  # the tf.data pipeline shuffles
-                verbose=1 if self.verbosity == "bar" else 0,
-            )
+            start = self.fine_tune_from
+            head_end = start if self.phase == "head" and start is not None else config.epochs
+            self._fit(self.initial_epoch, head_end, callbacks)
+            if head_end < config.epochs and not self.guard.tripped:
+                self._fine_tune(callbacks)
         except BaseException:
             self._discard_folder_if_empty()
             raise
         self._raise_if_diverged()
+
+    def _fit(self, first: int, last: int, callbacks) -> None:
+        self.net.fit(
+            self.bundle.train,
+            validation_data=self.bundle.val,
+            epochs=last,
+            initial_epoch=first,
+            callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles
+            verbose=1 if self.verbosity == "bar" else 0,
+        )
+
+    def _fine_tune(self, callbacks) -> None:
+        """Unfreeze (batch norm stays frozen), recompile at ``fine_tune_lr`` and train the
+        remaining epochs; resume.json records where this phase began."""
+        start = self.recorder.completed if self.recorder is not None else self.fine_tune_from
+        self.phase = "fine_tune"
+        if self.recorder is not None:
+            self.recorder.initial_epoch = start
+            self.recorder.extra_state["fine_tune_from"] = start
+        self.fine_tune_started = start
+        bundle = self.bundle
+        steps = steps_per_epoch(bundle.train, bundle.sizes.get("train", 0), self.config.batch_size)
+        with self.strategy.scope():
+            self._compile(self.net, steps)
+        self.say(
+            f"Fine-tuning every layer (batch norm frozen) from epoch {start} at lr "
+            f"{self.fine_tune_lr:g}"
+        )
+        self._fit(start, self.config.epochs, callbacks)
 
     def _data_as_given_meta(self) -> dict:
         """``{"data_as_given": ...}`` for config.yaml's meta: the data spec as the user typed
@@ -613,14 +702,17 @@ class Run:
         return metrics
 
 
-def _restore_training_state(model, last_path: Path) -> None:
+def _restore_training_state(model, last_path: Path, *, optimizer_state: bool = True) -> None:
     """Copy weights and optimizer state (step count, moments) from ``last.keras``.
 
     The optimizer is rebuilt from the config first, so a resume with more epochs gets a
-    schedule stretched over the new total while keeping its step count.
+    schedule stretched over the new total while keeping its step count. ``optimizer_state``
+    False copies the weights alone (a phase that begins with a fresh optimizer).
     """
-    saved = load_keras_file(last_path, compile=True, action="resume from")
+    saved = load_keras_file(last_path, compile=optimizer_state, action="resume from")
     model.set_weights(saved.get_weights())
+    if not optimizer_state:
+        return
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)
     saved_vars = list(saved.optimizer.variables) if saved.optimizer is not None else []

@@ -30,6 +30,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# --freeze: what the head phase of a pretrained run leaves frozen (or a number of first stages).
+FREEZE_CHOICES = ("backbone", "none")
 
 DEFAULT_RUN_NAME = "exp"  # training runs: exp, exp2, ...
 LR_FIND_RUN_NAME = "lr_find"  # LR range tests: lr_find, lr_find2, ...
@@ -72,6 +74,11 @@ class TrainConfig:
     data: str = "digits"
     input_shape: tuple[int, int, int] | None = None  # None: the model's default input
     model_options: dict = field(default_factory=dict)  # architecture overrides: activation=relu
+    # pretrained start (kerascnn.weights): None trains from scratch
+    weights: str | None = None  # "imagenet", a tag (tv_in1k, keras, ...) or a weights file
+    freeze: str = "backbone"  # with weights, before fine-tuning: backbone | none | N first stages
+    fine_tune_epochs: int = 0  # the last N of `epochs` train every layer (batch norm stays frozen)
+    fine_tune_lr: float | None = None  # their learning rate; None: learning_rate / 10
     # data pipeline
     batch_size: int = 32
     val_split: float = 0.1
@@ -206,7 +213,20 @@ class TrainConfig:
         changes = {"data": absolute_data_spec(self.data, base)}
         if self.data_dir is not None:
             changes["data_dir"] = _absolute(self.data_dir, base)
+        if self.weights is not None and Path(_absolute(self.weights, base)).is_file():
+            changes["weights"] = _absolute(self.weights, base)  # a weights file, not a tag
         return self.replace(**changes)
+
+    @property
+    def head_epochs(self) -> int:
+        """Epochs before fine-tuning: the head phase of a pretrained run (all of ``epochs``
+        otherwise).
+
+        Example:
+            >>> TrainConfig(weights="imagenet", epochs=10, fine_tune_epochs=4).head_epochs
+            6
+        """
+        return max(0, self.epochs - (self.fine_tune_epochs if self.weights is not None else 0))
 
     def validate(self) -> None:
         """Check names and ranges before anything is built or written.
@@ -241,6 +261,7 @@ class TrainConfig:
             raise UsageError(f"dropout_rate must be in [0, 1), not {self.dropout_rate}")
         if self.patience is not None:
             check_positive_int("patience", self.patience)
+        self._validate_fine_tuning()
         for name in ("histogram_freq", "profile_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -251,6 +272,24 @@ class TrainConfig:
             _shape(self.input_shape)
         if not isinstance(self.model_options, dict):
             raise UsageError(f"model_options must be a mapping, not {self.model_options!r}")
+
+
+    def _validate_fine_tuning(self) -> None:
+        freeze = str(self.freeze).strip().lower()
+        if freeze not in FREEZE_CHOICES and not (freeze.isdigit() and int(freeze) >= 0):
+            raise UsageError(
+                f"freeze must be backbone, none or a number of first stages, not {self.freeze!r}"
+            )
+        if isinstance(self.fine_tune_epochs, bool) or not isinstance(self.fine_tune_epochs, int):
+            raise UsageError(f"fine_tune_epochs must be a whole number, not {self.fine_tune_epochs!r}")
+        if self.fine_tune_epochs < 0:
+            raise UsageError(f"fine_tune_epochs must be >= 0, not {self.fine_tune_epochs}")
+        if self.fine_tune_lr is not None and not (
+            isinstance(self.fine_tune_lr, (int, float)) and self.fine_tune_lr > 0
+        ):
+            raise UsageError(f"fine_tune_lr must be a positive number, not {self.fine_tune_lr!r}")
+        if self.weights is None and (self.fine_tune_epochs or self.fine_tune_lr is not None):
+            raise UsageError("fine_tune_epochs and fine_tune_lr need pretrained --weights")
 
 
 # ---------------------------------------------------------------------------- field types

@@ -97,6 +97,32 @@ _DATA_OPTIONS = [
     _option(
         ("--input-shape",), "input_shape", SHAPE, "H,W,C the model takes.", explained="the model's"
     ),
+    _option(
+        ("--weights",),
+        "weights",
+        str,
+        "Start from pretrained weights: imagenet, a tag (tv_in1k, keras, ...) or a weights file.",
+        explained="none, train from scratch",
+    ),
+    _option(
+        ("--freeze",),
+        "freeze",
+        str,
+        "With --weights, what the first epochs leave frozen: backbone | none | N first stages.",
+    ),
+    _option(
+        ("--fine-tune-epochs",),
+        "fine_tune_epochs",
+        int,
+        "With --weights: the last N of --epochs train every layer (batch norm stays frozen).",
+    ),
+    _option(
+        ("--fine-tune-lr",),
+        "fine_tune_lr",
+        float,
+        "Learning rate of those epochs.",
+        explained="--lr / 10",
+    ),
     _option(("--batch-size", "-b"), "batch_size", int, "Global batch size."),
     _option(("--val-split",), "val_split", float, "Validation fraction when the data has none."),
     _option(

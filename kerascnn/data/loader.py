@@ -41,6 +41,7 @@ from kerascnn.data.augment import build_augmenter
 from kerascnn.data.sources import Source, resolve
 from kerascnn.data.split import split_source
 from kerascnn.errors import UsageError
+from kerascnn.preprocessing import UNIT, InputSpec
 
 if TYPE_CHECKING:  # annotations only; load_data imports TensorFlow when it builds pipelines
     import tensorflow as tf
@@ -54,7 +55,8 @@ class DataBundle:
 
     ``train`` yields shuffled, augmented batches; ``val`` and ``test`` are deterministic and
     unaugmented (None only when that split is empty). Every batch is ``(x, y)`` with
-    ``x`` float32 ``[B, H, W, C]`` in 0..1 (already preprocessed) and ``y`` int32 ``[B]``.
+    ``x`` float32 ``[B, H, W, C]`` already preprocessed as ``input_spec`` says (0..1 for
+    :data:`~kerascnn.preprocessing.UNIT`) and ``y`` int32 ``[B]``.
 
     Example:
         >>> bundle = load_data("digits", input_shape=(16, 16, 1))  # doctest: +SKIP
@@ -75,6 +77,7 @@ class DataBundle:
     batch_size: int = 32
     augment: list[str] = field(default_factory=list)
     seed: int = 0
+    input_spec: InputSpec = UNIT
 
     def steps(self, split: str = "train") -> int:
         """Number of batches per pass over ``split`` (0 when the split is empty).
@@ -155,6 +158,7 @@ def load_data(
     cache="auto",
     split=None,
     class_names=None,
+    input_spec=None,
 ) -> DataBundle:
     """Build train / val / test pipelines for a dataset spec.
 
@@ -173,6 +177,8 @@ def load_data(
         skip_bad: skip unreadable images (listed in ``bundle.skipped``) instead of failing.
         cache: ``"auto"`` (cache decoded splits that fit the memory budget), True or False.
         class_names: names for integer labels of an array spec.
+        input_spec: the :class:`~kerascnn.preprocessing.InputSpec` the model's weights expect
+            (pretrained models); default: pixels / 255, what models trained here use.
 
     Raises:
         UsageError: a bad spec, an empty or single-class source, a corrupt image (without
@@ -221,6 +227,7 @@ def load_data(
             seed=seed,
             cache=cache,
             augmenter=augmenter,
+            input_spec=input_spec or UNIT,
         )
     if datasets["train"] is None:
         raise UsageError(f"{source.spec} has no training images")
@@ -238,4 +245,5 @@ def load_data(
         batch_size=int(batch_size),
         augment=augment_names,
         seed=seed,
+        input_spec=input_spec or UNIT,
     )

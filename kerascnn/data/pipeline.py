@@ -23,7 +23,7 @@ import tensorflow as tf
 from kerascnn.data.sources.base import ArraySplit, FileSplit, Split, TFDSSplit
 from kerascnn.errors import UsageError
 from kerascnn.images import load_image
-from kerascnn.preprocessing import preprocess
+from kerascnn.preprocessing import UNIT, in_unit_range, normalize, preprocess
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -103,11 +103,15 @@ def decode_file(path, input_shape, pillow=None):
     return image
 
 
-def element_dataset(part: Split, input_shape, *, shuffle_files_seed=None) -> tf.data.Dataset:
+def element_dataset(
+    part: Split, input_shape, *, shuffle_files_seed=None, input_spec=UNIT
+) -> tf.data.Dataset:
     """Un-batched ``(x float32 [H, W, C], y int32)`` elements, decoded and preprocessed.
 
     ``shuffle_files_seed`` (file splits): shuffle the file list, anew each epoch, before
-    decoding - a full shuffle for the price of shuffling strings.
+    decoding - a full shuffle for the price of shuffling strings. ``input_spec``: its
+    geometry (channel order, resize, crop) is applied here, with values in 0..1;
+    :func:`build_pipeline` normalizes after augmentation.
 
     Example:
         >>> part = ArraySplit(np.full((3, 2, 2, 1), 255, np.uint8), np.array([0, 1, 0]))
@@ -116,8 +120,10 @@ def element_dataset(part: Split, input_shape, *, shuffle_files_seed=None) -> tf.
         (1.0, 'int32')
     """
 
+    geometry = in_unit_range(input_spec)
+
     def prep(image, label):
-        x = preprocess(image[None], input_shape)[0]
+        x = preprocess(image[None], input_shape, geometry)[0]
         x.set_shape(input_shape)
         return x, tf.cast(label, tf.int32)
 
@@ -142,18 +148,25 @@ def element_dataset(part: Split, input_shape, *, shuffle_files_seed=None) -> tf.
 
 
 def build_pipeline(
-    part: Split, input_shape, *, batch_size, training, seed, cache, augmenter
+    part: Split, input_shape, *, batch_size, training, seed, cache, augmenter, input_spec=UNIT
 ) -> tf.data.Dataset:
     """The batched pipeline for one split; ``training`` shuffles (seeded) and augments.
 
     ``augmenter`` is a Keras model applied to whole training batches, or None.
+    ``input_spec`` is what the model's weights expect (:data:`UNIT` for a model trained from
+    scratch): augmentation sees 0..1 images, the model the spec's values.
     """
     n = len(part)
     cached = should_cache(cache, n, input_shape)
     # A split too big to cache is shuffled as a file list before decoding (full shuffle, no
     # big buffer of decoded images); a cached one is shuffled after the cache, every epoch.
     shuffle_files = training and not cached and isinstance(part, FileSplit)
-    ds = element_dataset(part, input_shape, shuffle_files_seed=seed if shuffle_files else None)
+    ds = element_dataset(
+        part,
+        input_shape,
+        shuffle_files_seed=seed if shuffle_files else None,
+        input_spec=input_spec,
+    )
     if cached:
         ds = ds.cache()
     if training and not shuffle_files:
@@ -166,4 +179,6 @@ def build_pipeline(
             lambda x, y: (tf.cast(augmenter(x, training=True), tf.float32), y),
             num_parallel_calls=AUTOTUNE,
         )
+    if in_unit_range(input_spec) != input_spec:
+        ds = ds.map(lambda x, y: (normalize(x, input_spec), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
