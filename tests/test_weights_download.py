@@ -152,13 +152,13 @@ def test_offline_says_which_file_the_url_where_to_put_it_and_weights_path(tmp_pa
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith("cannot download vgg16_weights_tf_dim_ordering_tf_kernels.h5 from " + url)
-    assert f"at {cache_path(source)} by hand" in message and "--weights PATH" in message
+    assert f"download it by hand to {cache_path(source)}, or pass --weights PATH" in message
     assert _cache_files(tmp_path) == []
 
 
 def test_http_errors_are_one_line(server):
     handler, base = server
-    with pytest.raises(WeightsUnavailable, match="HTTP 404 Not Found; put "):
+    with pytest.raises(WeightsUnavailable, match="HTTP 404 Not Found; download it by hand to "):
         fetch_weights(_source(f"{base}/w/missing.h5"))
 
 

@@ -148,9 +148,9 @@ def _known_copies(source: WeightSource) -> list[Path]:
     return copies
 
 
-def _offline_hint(source: WeightSource, url: str) -> str:
+def _offline_hint(source: WeightSource) -> str:
     return (
-        f"put {source.file_name} from {url} at {cache_path(source)} by hand, or pass "
+        f"download it by hand to {cache_path(source)}, or pass "
         "--weights PATH (weights=PATH in Python) to use a local file"
     )
 
@@ -192,13 +192,13 @@ def _download(url: str, destination: Path, source: WeightSource) -> None:
         if expected is not None and received != expected:
             raise WeightsUnavailable(
                 f"download of {source.file_name} from {url} stopped after {received} of "
-                f"{expected} bytes; nothing was kept. Try again, or {_offline_hint(source, url)}"
+                f"{expected} bytes; nothing was kept. Try again, or {_offline_hint(source)}"
             )
         problem = hash_problem(temporary, source) or content_problem(temporary, source)
         if problem is not None:
             raise WeightsUnavailable(
                 f"downloaded {source.file_name} from {url} is not the published file ({problem}); "
-                f"nothing was kept; {_offline_hint(source, url)}"
+                f"nothing was kept; {_offline_hint(source)}"
             )
         os.replace(temporary, destination)
     finally:
@@ -225,12 +225,12 @@ def _stream(url: str, out, source: WeightSource) -> tuple[int, int | None]:
     except urllib.error.HTTPError as error:
         raise WeightsUnavailable(
             f"cannot download {source.file_name} from {url}: HTTP {error.code} {error.reason}; "
-            f"{_offline_hint(source, url)}"
+            f"{_offline_hint(source)}"
         ) from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise WeightsUnavailable(
             f"cannot download {source.file_name} from {url} (offline? {reason}); "
-            f"{_offline_hint(source, url)}"
+            f"{_offline_hint(source)}"
         ) from None
     return received, expected
