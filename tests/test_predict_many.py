@@ -203,22 +203,9 @@ def _shows(stderr_seen: list[str], text: str, patience: float = 20.0) -> bool:
     return False
 
 
-def _quiet_knows_the_terminal() -> bool:
-    from kerascnn.cli import quiet
-
-    return hasattr(quiet, "STDERR_IS_TERMINAL")
-
-
 @pytest.mark.parametrize(
     "terminal",
-    [
-        False,
-        pytest.param(True, marks=pytest.mark.xfail(
-            not _quiet_knows_the_terminal(), strict=True,
-            reason="fd 2 is kerascnn.cli.quiet's pipe: the bar is drawn once quiet records "
-            "STDERR_IS_TERMINAL = os.isatty(2) before it installs the pipe",
-        )),
-    ],
+    [False, True],
     ids=["pipe", "terminal"],
 )
 def test_cli_progress_moves_batch_by_batch_while_images_are_read(terminal, tmp_path):

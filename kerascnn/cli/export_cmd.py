@@ -149,7 +149,7 @@ class _Stderr:
     def isatty(self) -> bool:
         from kerascnn.cli import quiet
 
-        return getattr(quiet, "STDERR_IS_TERMINAL", None) or sys.stderr.isatty()
+        return quiet.STDERR_IS_TERMINAL or sys.stderr.isatty()
 
     def __getattr__(self, name):
         return getattr(sys.stderr, name)

@@ -20,6 +20,10 @@ import re
 import sys
 import threading
 
+# Whether fd 2 is a terminal, read before filter_stderr() puts its pipe there: progress bars
+# (predict's) ask this instead of the pipe.
+STDERR_IS_TERMINAL = os.isatty(2)
+
 # Glog-style prefix (severity, date, time, thread, file:line) of the notices we drop.
 _NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
