@@ -125,3 +125,12 @@ device_option = click.option(
     metavar="cpu|0|0,1",
     help="Run on the CPU, or on these GPUs (set before TensorFlow loads) [default: all].",
 )
+
+
+weights_option = click.option(
+    "--weights",
+    default=None,
+    metavar="imagenet|TAG|FILE",
+    help="For a registered model name: pretrained weights (imagenet, a tag such as tv_in1k or "
+    "keras, or a .safetensors / .h5 / .pth file) [default: random weights].",
+)

@@ -16,6 +16,7 @@ import warnings
 import click
 
 from kerascnn import contract
+from kerascnn.cli.common import device_option, weights_option
 
 
 @click.command()
@@ -36,12 +37,28 @@ from kerascnn import contract
     show_default=True,
     help="Reject larger images (read from the header, before decoding).",
 )
-def export(source, base, name, version, force, max_pixels):
-    """Export RUN_DIR or MODEL.keras as a TF Serving SavedModel at BASE/NAME/VERSION."""
+@weights_option
+@click.option(
+    "--gradcam/--no-gradcam",
+    default=True,
+    show_default=True,
+    help="Add the serving_gradcam signature (heatmaps of what the model looked at).",
+)
+@device_option
+def export(source, base, name, version, force, max_pixels, weights, gradcam):
+    """Export RUN_DIR, MODEL.keras or a registered MODEL (--weights imagenet) as a TF Serving
+    SavedModel at BASE/NAME/VERSION."""
     from kerascnn.export import describe_signatures, export_model
 
     path = export_model(
-        source, base=base, name=name, version=version, force=force, max_pixels=max_pixels
+        source,
+        base=base,
+        name=name,
+        version=version,
+        force=force,
+        max_pixels=max_pixels,
+        weights=weights,
+        gradcam=gradcam,
     )
     click.echo(f"Exported {source} -> {path}")
     for signature, info in sorted(describe_signatures(path).items()):
@@ -53,7 +70,7 @@ def export(source, base, name, version, force, max_pixels):
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--model", "model_path", help="SavedModel / model directory / run folder (local, no server).")
+@click.option("--model", "model_path", help="SavedModel / model directory / run folder, or a registered model name with --weights (local, no server).")
 @click.option(
     "--server",
     help="TF Serving: http://host:8501 (REST), grpc://host:8500 (gRPC), or HOST:PORT, which "
@@ -84,9 +101,11 @@ def export(source, base, name, version, force, max_pixels):
     help="Ask again this many times, waiting longer each time, while the server answers "
     "503 / UNAVAILABLE (loading a model, queue full).",
 )
+@weights_option
+@device_option
 def predict(
     images, model_path, server, model_name, version, label, signature, top_k, as_json, batch_size,
-    timeout, retries,
+    timeout, retries, weights,
 ):
     """Classify IMAGES (files, directories, quoted globs) and print the top-k classes."""
     from kerascnn.errors import UsageError
@@ -112,7 +131,7 @@ def predict(
         target = model_path or default_model(model_name=model_name, version=version)
     client = Client(
         target, model_name=model_name, version=version, label=label, signature=signature,
-        timeout=timeout, retries=retries,
+        timeout=timeout, retries=retries, weights=weights,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InputMismatchWarning)

@@ -17,7 +17,7 @@ import json
 
 import click
 
-from kerascnn.cli.common import SHAPE
+from kerascnn.cli.common import SHAPE, weights_option
 
 
 def _info_dict(info) -> dict:
@@ -106,7 +106,8 @@ def models(names, as_json):
     help="Number of output classes (default: the model's own).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (layers and totals).")
-def summary(name, input_shape, num_classes, as_json):
+@weights_option
+def summary(name, input_shape, num_classes, as_json, weights):
     """Per-layer output shape, parameters, MACs, receptive field and jump of model NAME.
 
     RF is the receptive field (the width, in input pixels, of the window one output sees); jump is the
@@ -117,4 +118,46 @@ def summary(name, input_shape, num_classes, as_json):
 
     model = build(name, input_shape=input_shape, num_classes=num_classes)
     report = analyze(model)
-    click.echo(report.to_json() if as_json else report.table())
+    if as_json:
+        click.echo(report.to_json())
+        return
+    click.echo(report.table())
+    if weights is not None:
+        # What the weights are, from the table: nothing is downloaded to describe them.
+        from kerascnn.weights import describe
+
+        click.echo(_weights_text(describe(name, weights, num_classes=num_classes)))
+
+
+def _weights_text(record: dict) -> str:
+    """The lines ``summary --weights`` adds under the table.
+
+    Example:
+        >>> print(_weights_text({"tag": "keras", "layout": "keras", "file_name": "w.h5",
+        ...     "url": "https://x/w.h5", "sha256": None, "md5": "ab", "top1": 71.3,
+        ...     "license": "MIT", "head": "pretrained", "input_spec": {"name": "caffe",
+        ...     "channel_order": "bgr", "resize_shorter": None, "crop": None}}))
+        Weights: keras (keras layout), w.h5, md5 ab
+          from https://x/w.h5; published top-1 71.3 %; license MIT; head: pretrained
+          input: caffe (BGR), whole image resized
+    """
+    if record.get("sha256"):
+        digest = f"sha256 {record['sha256']}"
+    elif record.get("md5"):
+        digest = f"md5 {record['md5']}"
+    else:
+        digest = "no published hash (the file's format is checked)"
+    spec = record["input_spec"]
+    geometry = (
+        f"shorter side {spec['resize_shorter']}, center crop {spec['crop']}"
+        if spec.get("resize_shorter")
+        else "whole image resized"
+    )
+    where = record.get("url") or record.get("path") or "a local file"
+    top1 = f"published top-1 {record['top1']} %" if record.get("top1") else "no published top-1"
+    return (
+        f"Weights: {record['tag']} ({record['layout']} layout), {record.get('file_name')}, {digest}\n"
+        f"  from {where}; {top1}; license {record.get('license') or 'unknown'}; "
+        f"head: {record.get('head')}\n"
+        f"  input: {spec['name']} ({spec['channel_order'].upper()}), {geometry}"
+    )

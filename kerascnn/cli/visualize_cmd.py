@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from kerascnn.cli.common import device_option, weights_option
+
 
 def _default_out(model: str | None, name: str) -> str:
     """Inside a run folder's ``visualize/`` when MODEL is one, else in the current folder."""
@@ -41,6 +43,16 @@ def _model_label(model: str) -> str:
     return _safe(model)
 
 
+def _model(model: str, weights):
+    """MODEL as given, or with --weights the pretrained build of that registered name (its
+    labels and input spec come along)."""
+    if weights is None:
+        return model
+    from kerascnn.loading import load_keras_model
+
+    return load_keras_model(model, weights=weights)
+
+
 OUT = click.option(
     "--out", "-o", type=click.Path(dir_okay=True), default=None,
     help="PNG to write (a folder for 'features --layer all').",
@@ -58,13 +70,15 @@ def visualize():
 @click.option("--layer", "-l", default=None, help="Conv layer name or index (default: the first conv).")
 @click.option("--max", "max_filters", type=click.IntRange(min=1), default=64, show_default=True,
               help="Draw at most this many filters.")
+@weights_option
+@device_option
 @OUT
-def filters(model, layer, max_filters, out):
+def filters(model, layer, max_filters, out, weights):
     """The learned kernels of a conv layer as a grid (first layer in colour)."""
     from kerascnn.visualize import plot_filters
 
     out = out or _default_out(model, f"filters_{_model_label(model)}_{_safe(layer or 'first')}.png")
-    click.echo(plot_filters(model, layer, out=out, max_filters=max_filters).path)
+    click.echo(plot_filters(_model(model, weights), layer, out=out, max_filters=max_filters).path)
 
 
 @visualize.command()
@@ -74,8 +88,10 @@ def filters(model, layer, max_filters, out):
               help="Layer name or index, or 'all' for one sheet per stage (default: first conv).")
 @click.option("--max", "max_maps", type=click.IntRange(min=1), default=64, show_default=True,
               help="Draw at most this many feature maps per sheet.")
+@weights_option
+@device_option
 @OUT
-def features(model, image, layer, max_maps, out):
+def features(model, image, layer, max_maps, out, weights):
     """The feature maps IMAGE produces at a layer, with output shape and receptive field."""
     from kerascnn.visualize import plot_feature_maps
 
@@ -84,7 +100,7 @@ def features(model, image, layer, max_maps, out):
         out = out or _default_out(model, f"features_{label}")
     else:
         out = out or _default_out(model, f"features_{label}_{_safe(layer or 'first')}.png")
-    result = plot_feature_maps(model, image, layer, out=out, max_maps=max_maps)
+    result = plot_feature_maps(_model(model, weights), image, layer, out=out, max_maps=max_maps)
     for picture in result if isinstance(result, list) else [result]:
         click.echo(picture.path)
 
@@ -95,13 +111,15 @@ def features(model, image, layer, max_maps, out):
 @click.option("--class", "-c", "class_", default=None,
               help="Class index or name to explain (default: the predicted class).")
 @click.option("--layer", "-l", default=None, help="Feature-map layer (default: the last conv's).")
+@weights_option
+@device_option
 @OUT
-def gradcam(model, image, class_, layer, out):
+def gradcam(model, image, class_, layer, out, weights):
     """Grad-CAM heatmap over IMAGE for the predicted (or given) class."""
     from kerascnn.visualize import plot_gradcam
 
     out = out or _default_out(model, f"gradcam_{_model_label(model)}_{_safe(Path(image).stem)}.png")
-    picture = plot_gradcam(model, image, class_, layer=layer, out=out)
+    picture = plot_gradcam(_model(model, weights), image, class_, layer=layer, out=out)
     data = picture.data
     click.echo(f"class {data['class_name']!r} (index {data['class_index']}, "
                f"p={float(data['probabilities'][data['class_index']]):.3f}) at layer {data['layer']}",

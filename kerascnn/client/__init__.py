@@ -103,6 +103,7 @@ class Client:
         timeout: float = 30.0,
         retries: int = DEFAULT_RETRIES,
         retry_delay: float = FIRST_DELAY,
+        weights=None,
     ):
         if version is not None and label is not None:
             raise UsageError("pass either --version or --label, not both")
@@ -121,6 +122,8 @@ class Client:
         self.signature = signature
         lowered = target.lower()
         if lowered.startswith(SCHEMES):
+            if weights is not None:
+                raise UsageError("--weights builds a model here; a server serves its own")
             if not model_name:
                 raise UsageError(
                     f"pass --model-name: the server at {target} can serve several models"
@@ -145,7 +148,12 @@ class Client:
                 )
         else:
             self._backend = LocalBackend(
-                target, model_name=model_name, version=version, label=label, signature=signature
+                target,
+                model_name=model_name,
+                version=version,
+                label=label,
+                signature=signature,
+                weights=weights,
             )
 
     @property

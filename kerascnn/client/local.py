@@ -19,13 +19,19 @@ from kerascnn.loading import load_model, resolve_local_model
 
 
 class LocalBackend:
-    def __init__(self, target, *, model_name, version, label, signature):
+    def __init__(self, target, *, model_name, version, label, signature, weights=None):
         if label is not None:
             raise UsageError("--label needs a server (version labels live in models.config)")
         path = Path(target)
         self.description = str(path)
+        registry_name = not path.exists() and _is_registered(str(target))
+        if weights is not None and not registry_name:
+            raise UsageError(
+                f"--weights applies to a registry model name (kerascnn models), not to {target}"
+            )
         if (
-            (path / "config.yaml").is_file()
+            registry_name
+            or (path / "config.yaml").is_file()
             or (path / "weights").is_dir()
             or path.suffix == ".keras"
         ):
@@ -36,7 +42,9 @@ class LocalBackend:
                 )
             from kerascnn.export import build_serving_module
 
-            module = build_serving_module(path)
+            # The very graph an export of it would serve, in this process (a registry name:
+            # pretrained with --weights, else random weights).
+            module = build_serving_module(str(target) if registry_name else path, weights=weights)
             self._functions = module.signatures()
             self.input_shape = module.input_shape
             self._names = list(module.class_names_list)
@@ -110,3 +118,9 @@ def _check_resolved(resolved: Path, model_name, version) -> None:
         raise UsageError(f"--model-name {model_name!r} does not match the export {resolved}")
     if version is not None and resolved.name.isdigit() and int(resolved.name) != int(version):
         raise UsageError(f"--version {version} does not match the export {resolved}")
+
+
+def _is_registered(name: str) -> bool:
+    from kerascnn.architectures import list_models
+
+    return name in list_models()

@@ -101,7 +101,9 @@ def resolve_model(model):
         return model, None
     from kerascnn.loading import load_keras_model
 
-    loaded = load_keras_model(model)
+    loaded = load_keras_model(model)  # a LoadedModel (say, with pretrained weights) passes through
+    # Figures preprocess as the weights expect (model_input reads it back).
+    loaded.model.kerascnn_input_spec = loaded.input_spec
     return loaded.model, list(loaded.class_names) if loaded.class_names else None
 
 
@@ -131,12 +133,16 @@ def model_input(model, image: np.ndarray):
         >>> model_input(lenet, load_image("digit.png")).shape  # doctest: +SKIP
         TensorShape([1, 32, 32, 1])
     """
-    from kerascnn.preprocessing import preprocess
+    from kerascnn.preprocessing import UNIT, preprocess
 
     height, width, channels = model.input_shape[1:4]
     height = height or image.shape[0]
     width = width or image.shape[1]
-    return preprocess(image[None], (height, width, channels))
+    pretrained = getattr(model, "pretrained", None)
+    spec = getattr(model, "kerascnn_input_spec", None) or (
+        pretrained.input_spec if pretrained is not None else UNIT
+    )
+    return preprocess(image[None], (height, width, channels), spec)
 
 
 def probe_model(model, outputs):
