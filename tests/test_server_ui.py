@@ -150,9 +150,18 @@ def browser(tmp_path_factory):
 
 
 def _wait(driver, condition, what, timeout=60):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition, message=f"waiting for {what}")
+    # The page re-renders lists as answers arrive: an element found a moment ago may be gone.
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(condition, message=f"waiting for {what}")
+
+
+def _texts(driver, selector):
+    """The text of every element matching ``selector``, read in one go inside the page."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", selector)
 
 
 def _text(driver, element_id):
@@ -188,8 +197,7 @@ def test_browser_predicts_explains_and_copies_curl(browser, server, exported, sq
     assert "shapes" in table and "version 1: AVAILABLE" in table and "stable → 1" in table
     versions = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#version option")]
     assert versions == ["newest", "version 1", "label stable (1)"]
-    labels = driver.find_elements(By.CSS_SELECTOR, "#labels li")
-    assert [li.get_attribute("textContent") for li in labels] == ["circle", "square", "triangle"]
+    assert _texts(driver, "#labels li") == ["circle", "square", "triangle"]
     signatures = driver.find_element(By.ID, "signatures").get_attribute("textContent")
     assert "serving_gradcam" in signatures and "serving_default" in signatures
 
@@ -245,8 +253,7 @@ def test_browser_predicts_explains_and_copies_curl(browser, server, exported, sq
     # Another model: its labels, and Grad-CAM for "temple" on the half-temple, half-flower
     # picture (the README's screenshot).
     Select(driver.find_element(By.ID, "model")).select_by_value("temple_flower")
-    _wait(driver, lambda d: [li.get_attribute("textContent") for li in
-                             d.find_elements(By.CSS_SELECTOR, "#labels li")] == ["temple", "flower"],
+    _wait(driver, lambda d: _texts(d, "#labels li") == ["temple", "flower"],
           "the second model's labels")
     both = tmp_path / "temple_and_flower.png"
     Image.fromarray(temple_flower[1]).save(both)
