@@ -4,6 +4,13 @@ them live in ``_processes.py``; import those from there, never from this file.""
 
 from __future__ import annotations
 
+# torchvision (a test-only reference) loads triton, whose extension crashes the interpreter when
+# it loads after TensorFlow's: import it first, before any test module imports TensorFlow.
+try:
+    import torchvision  # noqa: F401
+except ImportError:  # the reference extra is not installed: its tests skip
+    pass
+
 import os
 import uuid
 
