@@ -31,7 +31,7 @@ def run_example(args, *, cwd, env=None, timeout=600):
 
 def test_every_example_has_a_test():
     tested = {"build_models.py", "train_digits.py", "train_folder.py", "export_and_serve.sh",
-              "multiworker.sh", "inside_the_cnn.py"}
+              "multiworker.sh", "inside_the_cnn.py", "fine_tune_photos.py"}
     present = {p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".sh")}
     assert present == tested
 
@@ -131,6 +131,34 @@ def test_train_folder_resumes(tmp_path):
     history = (run_dir / "history.csv").read_text().strip().splitlines()
     assert len(history) == 1 + 2  # header + both epochs, across the interruption
     assert "resnet20" in (run_dir / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_fine_tune_photos(tmp_path):
+    """Offline, the weights are a torchvision ResNet-18 state dict (random values) that
+    torchvision itself wrote; the example's mechanics are what is checked."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    weights = tmp_path / "resnet18.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, weights)
+    out = run_example(["fine_tune_photos.py", "--tiny", "--weights", weights, "--project",
+                       tmp_path / "runs"], cwd=tmp_path).stdout
+    data = tmp_path / "runs" / "fine_tune_photos_data"
+    assert sorted(p.name for p in data.iterdir()) == ["flower", "temple"]
+    assert len(list((data / "flower").glob("*.jpg"))) == 16
+    assert "Fine-tuning every layer (batch norm frozen) from epoch 2 at lr 0.0001" in out
+    run_dir = tmp_path / "runs" / "fine_tune_photos"
+    record = json.loads((run_dir / "pretrained.json").read_text())
+    assert record["path"] == str(weights) and record["input_spec"]["name"] == "torchvision"
+    from kerascnn.export import read_metadata
+
+    metadata = read_metadata(tmp_path / "runs" / "models" / "photos" / "1")
+    assert metadata["input_spec"]["mean"] == [0.485, 0.456, 0.406]
+    assert metadata["class_names"] == ["flower", "temple"]
 
 
 @pytest.mark.slow
