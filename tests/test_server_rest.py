@@ -35,7 +35,9 @@ def server(serve, tmp_path_factory):
     build_toy(base / "2", 2)
     config = root / "models.config"
     config.write_text(CONFIG.format(base=base))
-    return serve(model_config_file=config)
+    # TF Serving's REST surface exactly: without the browser page kerascnn adds at / (its own
+    # tests are in test_server_ui.py).
+    return serve(model_config_file=config, extra_args=["--no-ui"])
 
 
 def post(server, path, body, **kwargs):
