@@ -15,6 +15,10 @@ by side in one run.
     python benchmarks/serving.py --smoke            # one second per row (CI)
     python benchmarks/serving.py --server-arg=--tensorflow_intra_op_parallelism=1
 
+Two more rows load do-nothing servers of the same protocols (``_floor_servers.py``: grpcio
+with a fixed reply, aiohttp with fixed JSON) with the same generator: the CPU per request that
+any Python server on these libraries pays.
+
 "Server CPU per request" is the server process's user + system CPU time over the requests it
 answered; "beyond the model" subtracts the CPU one image costs inside a batch of 32 in-process.
 """
@@ -23,8 +27,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     ROOT,
+    free_port,
     machine_info,
     machine_line,
     percentiles,
@@ -51,6 +59,8 @@ from _loadgen import (  # noqa: E402
 )
 
 MODEL = "lenet5"
+# The floor gRPC server's pool: as large as kerascnn serve's default on a 2-core machine.
+FLOOR_GRPC_THREADS = 32
 # The issue's targets: served / in-process batched, per model (others: the stricter one).
 SERVED_RATIO_TARGET = {"lenet5": 0.6, "resnet20": 0.85}
 BATCHING_FILE = ROOT / "serving" / "batching.config"
@@ -156,6 +166,44 @@ def measure(protocol, address, payload, *, connections, seconds, requests, nativ
     return result
 
 
+@contextlib.contextmanager
+def floor_server(kind: str):
+    """Run ``_floor_servers.py KIND`` on a free port; yield (address, pid)."""
+    port = free_port()
+    args = [sys.executable, str(Path(__file__).with_name("_floor_servers.py")), kind, str(port)]
+    if kind == "grpc":
+        args.append(str(FLOOR_GRPC_THREADS))
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the {kind} floor server did not start")
+            time.sleep(0.1)
+        yield (f"http://127.0.0.1:{port}/v1/models/floor:predict" if kind == "rest"
+               else f"127.0.0.1:{port}"), proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def measure_floors(body, request, *, seconds) -> dict:
+    """CPU per request of the do-nothing servers (wrk/h2load only: a Python client would
+    measure itself)."""
+    floors = {}
+    for kind, protocol, payload in (("rest", "REST", body), ("grpc", "gRPC", request)):
+        with floor_server(kind) as (address, pid):
+            measure(protocol, address, payload, connections=4, seconds=1, requests=8,
+                    native=True, server_pid=pid)
+            floors[protocol] = measure(protocol, address, payload, connections=16,
+                                       seconds=seconds, requests=0, native=True,
+                                       server_pid=pid)
+    return floors
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="one second per row (CI)")
@@ -230,6 +278,13 @@ def main(argv=None) -> int:
                               f"{r['images_per_s']:.0f} req/s, server CPU "
                               f"{r['server_cpu_ms_per_request']:.2f} ms/req", flush=True)
         limits.append(in_process(path, image, **calls))
+        floors = measure_floors(body, request, seconds=seconds) if native else {}
+    for protocol, r in floors.items():
+        results[f"floor/{protocol}"] = r
+        rows.append([f"{protocol}, empty {'aiohttp' if protocol == 'REST' else 'grpcio'} "
+                     "server", r["generator"], "-", 16, r["requests"], r["p50_ms"],
+                     r["p95_ms"], r["p99_ms"], r["images_per_s"],
+                     r["server_cpu_ms_per_request"], r["errors"]])
     limit = max(limits, key=lambda x: x["batched"]["images_per_s"])
     results["in_process"] = limit
     results["in_process_runs"] = limits
@@ -257,6 +312,9 @@ def main(argv=None) -> int:
         "server_cpu_ms_per_request": served["server_cpu_ms_per_request"],
         "model_cpu_ms_per_image": model_cpu,
         "server_cpu_beyond_model_ms": served["server_cpu_ms_per_request"] - model_cpu,
+        # What the do-nothing server of the same protocol costs per request (None without
+        # wrk/h2load): the part of "beyond the model" no Python code of ours can remove.
+        "framework_floor_cpu_ms": floors.get(best, {}).get("server_cpu_ms_per_request"),
         "load_average_before": load_before,
         "load_average_after": load_after,
     }
@@ -266,7 +324,9 @@ def main(argv=None) -> int:
     print(f"\n{opts.model}: in-process batch 32 {summary['in_process_batch32_images_per_s']:,.0f}"
           f" img/s; served ({best}, {served['generator']}) {served['images_per_s']:,.0f} req/s; "
           f"ratio {summary['ratio']:.2f}; server CPU {served['server_cpu_ms_per_request']:.2f}"
-          f" ms/req, model {model_cpu:.2f} ms/img")
+          f" ms/req, model {model_cpu:.2f} ms/img"
+          + (f", empty {best} server {summary['framework_floor_cpu_ms']:.2f} ms/req"
+             if summary["framework_floor_cpu_ms"] is not None else ""))
     on_off = {p: results[f"{p}/16/on"]["images_per_s"] / results[f"{p}/16/off"]["images_per_s"]
               for p in ("REST", "gRPC")}
     p50_one = min(results["REST/1/on"]["p50_ms"], results["gRPC/1/on"]["p50_ms"])

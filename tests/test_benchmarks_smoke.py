@@ -92,6 +92,10 @@ def test_serving_smoke(tmp_path):
     assert generators["gRPC"] in ("h2load", "python threads")
     summary = doc["summary"]
     assert summary["ratio"] > 0 and len(summary["load_average_before"]) == 3
+    if generators["REST"] == "wrk":  # the do-nothing servers are measured with native tools
+        for protocol in ("REST", "gRPC"):
+            floor = results[f"floor/{protocol}"]
+            assert floor["errors"] == 0 and floor["server_cpu_ms_per_request"] > 0, floor
     _check_targets(doc, ["in-process batch 32", "batching on / off", "beyond the model",
                          "p50 at 1 connection", "REST p50 overhead", "gRPC p50"])
 
