@@ -557,6 +557,22 @@ def test_port_in_use_is_one_line(cli, built, tmp_path):
     assert "--rest-api-port" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_busy_grpc_port_is_reported_before_any_model_loads(cli, built, tmp_path):
+    """Issue 14: gRPC's own add_port.cc line came first, and our message only after the model
+    had loaded. The ports are checked before anything loads."""
+    copy_version(built, 2, tmp_path / "toy")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = cli("serve", "--model-base-path", tmp_path / "toy", "--port", port,
+                   "--rest-api-port", "0", timeout=300)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"Error: cannot listen for gRPC on 127.0.0.1:{port}: Address already in use; "
+                     "is another server using the port? (--port)"], proc.stderr
+
+
 def test_serve_help_lists_tf_serving_flags(cli):
     proc = cli("serve", "--help")
     assert proc.returncode == 0

@@ -18,6 +18,7 @@ import sys
 
 import click
 
+from kerascnn.cli.common import device_option
 from kerascnn.errors import did_you_mean
 from kerascnn.server.config import ServerOptions
 
@@ -271,6 +272,7 @@ def _bool_opt(name, help_text):
     help="Serve a browser page at / (models, predictions, Grad-CAM); --no-ui: / is a 404 as in "
     "TF Serving.",
 )
+@device_option
 def serve(ctx, **flags):
     """Serve SavedModels over TF Serving's REST and gRPC APIs (no Docker needed).
 

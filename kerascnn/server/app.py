@@ -48,6 +48,8 @@ def serve(options: ServerOptions, *, ui: bool = True) -> None:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+    # Before any model loads (which can take minutes) and before gRPC's own log line about it.
+    check_ports_free(options)
     intra, inter = apply_thread_pool_sizes(options)
     _say(
         "TensorFlow thread pools: intra-op "
@@ -84,6 +86,31 @@ def serve(options: ServerOptions, *, ui: bool = True) -> None:
         grpc_server.stop(grace=1)
         core.stop()
     _say("kerascnn serve: stopped")
+
+
+def check_ports_free(options: ServerOptions) -> None:
+    """Fail at once, in one line, when the gRPC or REST port is taken by another process.
+
+    Example:
+        >>> check_ports_free(ServerOptions(port=0, rest_api_port=0))  # 0: any free port
+    """
+    import socket
+
+    wanted = [("gRPC", options.grpc_host, options.port, "--port")]
+    if options.rest_api_port:
+        wanted.append(("REST", options.rest_api_host, options.rest_api_port, "--rest-api-port"))
+    for protocol, host, port, flag in wanted:
+        if not port:
+            continue
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((host, port))
+        except OSError as exc:
+            raise KerasCNNError(
+                f"cannot listen for {protocol} on {host}:{port}: {exc.strerror or exc}; is "
+                f"another server using the port? ({flag})"
+            ) from None
 
 
 def apply_thread_pool_sizes(options: ServerOptions) -> tuple[int, int]:
