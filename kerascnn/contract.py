@@ -46,8 +46,12 @@ PIXELS_SIGNATURE = "serving_pixels"
 CLASS_NAMES_SIGNATURE = "class_names"
 """``class_id`` in, ``label`` out: how a remote client names its top-k classes."""
 
-SIGNATURES = (DEFAULT_SIGNATURE, PIXELS_SIGNATURE, CLASS_NAMES_SIGNATURE)
-"""Every signature an export carries, in the order its metadata lists them."""
+GRADCAM_SIGNATURE = "serving_gradcam"
+"""``image_bytes`` and ``class_id`` (-1: the top class) in, Grad-CAM ``heatmap`` and its
+overlay ``heatmap_png_bytes`` out (kerascnn.gradcam); left out for a model without convs."""
+
+SIGNATURES = (DEFAULT_SIGNATURE, PIXELS_SIGNATURE, CLASS_NAMES_SIGNATURE, GRADCAM_SIGNATURE)
+"""Every signature an export can carry (serving_gradcam when the model has a conv layer)."""
 
 PREDICT_SIGNATURES = (DEFAULT_SIGNATURE, PIXELS_SIGNATURE)
 """The signatures a client may predict through."""

@@ -216,6 +216,10 @@ class ServingModule(tf.Module):
             raise UsageError(
                 f"model {model.name!r} has input shape {shape}; export needs a fixed (H, W, C)"
             )
+        # The tf.Variables behind Keras 3's, tracked before the model: without them the
+        # MetaGraph's restore op fills copies the signatures never read, and TF Serving's C++
+        # loader (a TF1 session) fails with "Could not find variable" (keras-team/keras#20095).
+        self.tf_variables = [variable.value for variable in model.variables]
         self.model = model
         self.input_shape = tuple(int(d) for d in shape)
         self.max_pixels = int(max_pixels)

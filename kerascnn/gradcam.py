@@ -28,9 +28,10 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from kerascnn.contract import GRADCAM_SIGNATURE
 from kerascnn.errors import KerasCNNError, UsageError
 
-SIGNATURE = "serving_gradcam"
+SIGNATURE = GRADCAM_SIGNATURE  # the name lives in kerascnn.contract
 """The export's Grad-CAM signature: ``image_bytes`` and ``class_id`` (-1: the top class) in;
 ``heatmap``, ``heatmap_png_bytes``, ``class_id``, ``label``, ``probability`` out.
 

@@ -109,7 +109,9 @@ def test_fresh_process_savedmodel_matches_keras(cli_export, keras_file, tmp_path
 
     out = run_python(FRESH_PROCESS, cli_export, images_file, tmp_path / "pixels.npy")
 
-    assert out["signatures"] == ["class_names", "serving_default", "serving_pixels"]
+    assert out["signatures"] == [
+        "class_names", "serving_default", "serving_gradcam", "serving_pixels"
+    ]
     model = _load_keras(keras_file)
     expected = np.concatenate([keras_reference(model, [pix]) for _, _, pix in cases])
     got = np.asarray(out["bytes"]["probabilities"])
@@ -140,6 +142,16 @@ def test_signature_names_dtypes_and_shapes(cli_export):
         "class_names": {
             "inputs": {"class_id": ("DT_INT64", [-1])},
             "outputs": {"label": ("DT_STRING", [-1])},
+        },
+        "serving_gradcam": {
+            "inputs": {"image_bytes": ("DT_STRING", [-1]), "class_id": ("DT_INT64", [-1])},
+            "outputs": {
+                "heatmap": ("DT_FLOAT", [-1, 5, 5]),
+                "heatmap_png_bytes": ("DT_STRING", [-1]),
+                "class_id": ("DT_INT64", [-1]),
+                "label": ("DT_STRING", [-1]),
+                "probability": ("DT_FLOAT", [-1]),
+            },
         },
     }
 

@@ -177,14 +177,6 @@ def test_saved_model_load_heatmap_equals_visualize_gradcam(exported, keras_model
     assert worst < TOLERANCE
 
 
-@pytest.mark.xfail(
-    raises=tf.errors.FailedPreconditionError,
-    strict=True,
-    reason="export bug, every signature: ServingModule tracks Keras 3 variables, whose SavedModel "
-    "checkpoint restores copies (Variable_N) that the signature functions never read, so a "
-    "session loader (TF Serving's, this one) fails with 'Could not find variable'. Fix: track "
-    "the tf.Variables behind them in ServingModule (keras-team/keras#20095)",
-)
 def test_tf1_session_loader_heatmap_equals_visualize_gradcam(exported, keras_model, images):
     """TF Serving's path: MetaGraphDef tagged "serve" into a Session, run by tensor names."""
     graph = tf.Graph()

@@ -49,13 +49,6 @@ FAMILIES = {
 # The two families every CI run checks; the rest run with the slow tests.
 QUICK = {"lenet"}
 
-# Until kerascnn/export.py tracks the model's tf.Variables instead of the Keras model (see the
-# module docstring), every session run fails this way. Strict: once the export is fixed these
-# tests pass, the marker turns that into a failure, and this line must go.
-pytestmark = pytest.mark.xfail(
-    raises=tf.errors.FailedPreconditionError, strict=True,
-    reason="export: signatures read variable handles the restore op never assigns",
-)
 
 
 def _export(tmp_path, family):

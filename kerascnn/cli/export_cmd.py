@@ -101,11 +101,17 @@ def export(source, base, name, version, force, max_pixels, weights, gradcam):
     help="Ask again this many times, waiting longer each time, while the server answers "
     "503 / UNAVAILABLE (loading a model, queue full).",
 )
+@click.option(
+    "--gradcam",
+    "gradcam_dir",
+    type=click.Path(file_okay=False),
+    help="Also write each image's Grad-CAM overlay (serving_gradcam) into this folder.",
+)
 @weights_option
 @device_option
 def predict(
     images, model_path, server, model_name, version, label, signature, top_k, as_json, batch_size,
-    timeout, retries, weights,
+    timeout, retries, weights, gradcam_dir,
 ):
     """Classify IMAGES (files, directories, quoted globs) and print the top-k classes."""
     from kerascnn.errors import UsageError
@@ -154,6 +160,13 @@ def predict(
         text = format_table(predictions, top_k)
         if text:
             click.echo(text)
+    if gradcam_dir:
+        from kerascnn.client.gradcam import write_gradcam_overlays
+
+        written = write_gradcam_overlays(
+            client, [p.image for p in predictions if p.ok], gradcam_dir, batch_size=batch_size
+        )
+        click.echo(f"Grad-CAM overlays: {len(written)} written to {gradcam_dir}", err=True)
     failures = [p for p in predictions if not p.ok]
     for pred in failures:
         click.echo(f"Error: {pred.error}", err=True)

@@ -24,9 +24,9 @@ from kerascnn.client.grpc_api import GrpcBackend
 from kerascnn.client.local import LocalBackend
 from kerascnn.client.prediction import ServerError, tf_error_line
 from kerascnn.client.rest import RestBackend
+from kerascnn.contract import GRADCAM_SIGNATURE
 from kerascnn.errors import UsageError
 
-GRADCAM_SIGNATURE = "serving_gradcam"
 """The export's Grad-CAM signature (:data:`kerascnn.gradcam.SIGNATURE`; kept TensorFlow-free
 here so a REST client needs no TensorFlow)."""
 
