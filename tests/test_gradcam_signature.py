@@ -329,3 +329,18 @@ def test_predict_gradcam_without_the_signature_says_how_to_get_it(server, plain_
         with pytest.raises(UsageError, match="has no serving_gradcam signature: export the model "
                                              "again"):
             write_gradcam_overlays(client, images[:1], tmp_path / "out")
+
+
+def test_predict_cli_gradcam_writes_one_overlay_per_image(cli, exported, images, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i, png in enumerate(images):
+        (folder / f"img{i}.png").write_bytes(png)
+    proc = cli("predict", folder, "--model", exported, "--gradcam", tmp_path / "cams")
+    assert proc.returncode == 0, proc.stderr
+    assert f"Grad-CAM overlays: {len(images)} written to {tmp_path / 'cams'}" in proc.stderr
+    written = sorted(p.name for p in (tmp_path / "cams").iterdir())
+    assert written == [f"img{i}_gradcam.png" for i in range(len(images))]
+    assert Image.open(tmp_path / "cams" / written[0]).format == "PNG"
