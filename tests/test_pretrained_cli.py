@@ -137,3 +137,14 @@ def test_offline_without_the_file_is_one_line_that_says_what_to_do(cli, tmp_path
     assert "model.safetensors" in lines[0] and "--weights PATH" in lines[0]
     assert re.search(r"http://127\.0\.0\.1:9/\S+", lines[0]), lines[0]
     assert not list((tmp_path / "cache").rglob("*.safetensors"))
+
+
+def test_visualize_gradcam_with_imagenet_weights_names_an_imagenet_class(seeded, cli, tmp_path):
+    root, env, reference, photo = seeded
+    out = tmp_path / "cam.png"
+    proc = cli("visualize", "gradcam", "resnet18", photo, "--weights", "imagenet", "--out", out,
+               env=env)
+    assert proc.returncode == 0, proc.stderr
+    expected = int(np.argmax(_reference_probabilities(reference, photo)))
+    assert f"class {_imagenet_name(expected)!r} (index {expected}," in proc.stderr
+    assert Image.open(out).format == "PNG"
