@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.errors import UsageError, unknown_name
+from kerascnn.gradcam import feature_map_layers  # one home: the served Grad-CAM's
 from kerascnn.images import load_image as decode_image
 
 __all__ = [
@@ -155,26 +156,6 @@ def probe_model(model, outputs):
 
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, outputs)
-
-
-def feature_map_layers(model):
-    """Layers (not the input) whose output is a ``[B, H, W, C]`` feature map, in graph order.
-
-    Example:
-        >>> [lyr.name for lyr in feature_map_layers(lenet)][:2]  # doctest: +SKIP
-        ['conv1', 'conv1_tanh']
-    """
-    found = []
-    for layer in model.layers:
-        if layer.__class__.__name__ == "InputLayer":
-            continue
-        try:
-            shape = layer.output.shape
-        except (AttributeError, ValueError):
-            continue  # a layer used more than once, or not called in this graph
-        if len(shape) == 4:
-            found.append(layer)
-    return found
 
 
 def is_conv(layer) -> bool:
