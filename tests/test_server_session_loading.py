@@ -10,7 +10,8 @@ of one export per architecture family runs that way, on real PNGs (Pillow), and 
 
 This is the check that catches an export whose signatures read variables that the restore op
 never assigns: TF2 loading resolves variables through the object graph and works, a session
-(and so TF Serving) fails with ``FAILED_PRECONDITION: Could not find variable``.
+(the procedure TF Serving's C++ loader follows) fails with ``FAILED_PRECONDITION: Could not
+find variable``.
 """
 
 from __future__ import annotations
