@@ -7,8 +7,9 @@ prediction service runs requests on (``servable.h``). The request rules live bes
 ``saved_model_warmup`` (warmup replay). Models run as TF2 concrete functions, not a TF1
 session: ``Session.make_callable`` on the SignatureDef's tensor names saves only 0.07-0.2 ms
 per call, and exports older than the variable-tracking fix cannot run in a session at all
-(benchmarks/README.md, "Serving", says what a switch needs); meanwhile ``tests/test_server_session_loading.py`` checks that
-every export also runs the session way, as TF Serving runs it.
+(benchmarks/README.md, "Serving", says what a switch needs); meanwhile
+``tests/test_server_session_loading.py`` checks that every export also runs the session way,
+as TF Serving runs it.
 
 Example:
     >>> servable = Servable("m", 1, Path("serving/models/m/1"))          # doctest: +SKIP
