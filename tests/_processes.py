@@ -140,6 +140,10 @@ def start_server(*, model_base_path=None, model_name=None, model_config_file=Non
     if model_config_file is not None:
         args += ["--model-config-file", str(model_config_file)]
     args += [str(a) for a in extra_args]
+    if not any("max_num_load_retries" in str(a) for a in extra_args):
+        # TF Serving retries a failed load 5 times, a minute apart; tests that break a model on
+        # purpose want its failure now.
+        args.append("--max_num_load_retries=0")
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1",
                 **(env or {})}
     process = subprocess.Popen(

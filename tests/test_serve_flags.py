@@ -246,3 +246,67 @@ def test_help_names_the_tf_serving_flags():
                  "--load_retry_interval_micros", "--saved_model_tags"):
         assert flag in proc.stdout, flag
     assert "accepted and ignored" in proc.stdout
+
+
+# ---------------------------------------------------------------------------- load retries, tags
+
+
+def test_a_version_that_fails_to_load_is_tried_again_as_tf_serving_does(toy_base, tmp_path):
+    """--max_num_load_retries / --load_retry_interval_micros: the first attempt meets a folder
+    still being copied (no saved_model.pb yet); when the copy completes, the retry loads it."""
+    import logging
+    import shutil
+
+    from kerascnn.server.server_core import ServerCore
+
+    base = tmp_path / "toy"
+    shutil.copytree(toy_base / "1", base / "1")
+    pb = base / "1" / "saved_model.pb"
+    complete = pb.read_bytes()
+    pb.unlink()
+    attempts = []
+
+    class FinishTheCopy(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()
+            if "retrying in" in message:
+                attempts.append(message)
+                pb.write_bytes(complete)
+
+    handler = FinishTheCopy()
+    logging.getLogger("kerascnn.serve").addHandler(handler)
+    options = ServerOptions(model_name="toy", model_base_path=str(base), port=0,
+                            rest_api_port=0, max_num_load_retries=2,
+                            load_retry_interval_micros=100_000, file_system_poll_wait_seconds=0)
+    core = ServerCore(options)
+    try:
+        core.start()
+        servable = core.resolve("toy")
+        assert servable.version == 1
+        servable.release()
+    finally:
+        core.stop()
+        logging.getLogger("kerascnn.serve").removeHandler(handler)
+    assert len(attempts) == 1
+    assert "failed (attempt 1 of 3)" in attempts[0] and "retrying in 0.1 s" in attempts[0]
+
+
+def test_retries_run_out_with_tf_servings_error(toy_base, tmp_path, cli):
+    import shutil
+
+    shutil.copytree(toy_base / "1", tmp_path / "toy" / "1")
+    (tmp_path / "toy" / "1" / "saved_model.pb").write_bytes(b"not a protobuf")
+    proc = cli("serve", "--model-base-path", tmp_path / "toy", "--port", "0", "--rest-api-port",
+               "0", "--max_num_load_retries", "1", "--load_retry_interval_micros", "1000")
+    assert proc.returncode == 1
+    assert proc.stderr.count("failed (attempt 1 of 2)") == 1
+    assert "Can't parse" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_saved_model_tags_pick_the_meta_graph_as_tf_serving_does(toy_base, cli):
+    proc = cli("serve", "--model-base-path", toy_base, "--port", "0", "--rest-api-port", "0",
+               "--saved_model_tags", "serve,gpu", "--max_num_load_retries", "0")
+    assert proc.returncode == 1
+    assert ("Could not find meta graph def matching supplied tags: { serve gpu }. To inspect "
+            "available tag-sets in the SavedModel, please use the SavedModel CLI: "
+            "`saved_model_cli`") in proc.stderr

@@ -526,7 +526,8 @@ def test_serve_without_a_model_is_a_usage_error(cli):
 def test_serve_with_a_broken_config_file(cli, tmp_path):
     bad = tmp_path / "models.config"
     bad.write_text("model_config_list { config { nme: 'x' } }")
-    proc = cli("serve", "--model-config-file", bad, "--port", "0", "--rest-api-port", "0")
+    proc = cli("serve", "--model-config-file", bad, "--port", "0", "--rest-api-port", "0",
+               "--max_num_load_retries", "0")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(
         f"Error: model config file {str(bad)!r} is not valid")
@@ -537,7 +538,7 @@ def test_a_model_that_cannot_load_stops_start_up(cli, tmp_path):
     (tmp_path / "bad" / "1").mkdir(parents=True)
     (tmp_path / "bad" / "1" / "saved_model.pb").write_bytes(b"not a SavedModel")
     proc = cli("serve", "--model-base-path", tmp_path / "bad", "--port", "0",
-               "--rest-api-port", "0", timeout=300)
+               "--rest-api-port", "0", "--max_num_load_retries", "0", timeout=300)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: model 'default' version 1 at ") and "failed to load" in last

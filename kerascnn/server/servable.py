@@ -69,16 +69,19 @@ class Signature:
 class Servable:
     """One loaded version of a model; counts its in-flight requests."""
 
-    def __init__(self, name: str, version: int, path: Path, *, batching=None, metrics=None):
+    def __init__(
+        self, name: str, version: int, path: Path, *, batching=None, metrics=None,
+        tags=("serve",),
+    ):
         self.name = name
         self.version = version
         self.path = path
         self.metrics = metrics
         self._inflight = 0
         self._cond = threading.Condition()
-        meta = read_meta_graph(path)
+        meta = read_meta_graph(path, tags)
         self.signature_defs = meta.signature_def
-        self.module = tf.saved_model.load(str(path), tags=["serve"])
+        self.module = tf.saved_model.load(str(path), tags=list(tags))
         loaded = dict(self.module.signatures)
         self.signatures = {
             key: Signature(key, sig, loaded.get(key))
@@ -203,8 +206,9 @@ def model_spec_for(servable: Servable, signature_name: str = ""):
     return spec
 
 
-def read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
-    """The ``serve`` MetaGraphDef of the SavedModel at ``path``, or TF Serving's load error.
+def read_meta_graph(path: Path, tags=("serve",)) -> meta_graph_pb2.MetaGraphDef:
+    """The MetaGraphDef tagged exactly ``tags`` (``--saved_model_tags``; TF Serving's default
+    ``serve``) of the SavedModel at ``path``, or TF Serving's load error.
 
     Example:
         >>> read_meta_graph(Path("/nonexistent"))
@@ -220,6 +224,12 @@ def read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
     except Exception:  # protobuf's DecodeError: TensorFlow's loader calls this data loss
         raise ServingError("DATA_LOSS", f"Can't parse {pb} as binary proto") from None
     for meta in saved.meta_graphs:
-        if "serve" in meta.meta_info_def.tags:
+        if set(meta.meta_info_def.tags) == set(tags):
             return meta
-    raise ServingError("NOT_FOUND", f"Could not find meta graph with tags {{serve}} in {path}")
+    # TensorFlow's loader words it so (loader.cc), and TF Serving passes that on.
+    raise ServingError(
+        "NOT_FOUND",
+        f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }}. To "
+        "inspect available tag-sets in the SavedModel, please use the SavedModel CLI: "
+        "`saved_model_cli`",
+    )

@@ -299,9 +299,7 @@ class ServerCore:
         path = model.base_path / str(version)
         log.info("Loading servable: {name: %s version: %d} from %s", name, version, path)
         try:
-            servable = Servable(name, version, path, batching=self.batching, metrics=self.metrics)
-            if self.options.enable_model_warmup:
-                servable.warmup(self.options.num_request_iterations_for_warmup)
+            servable = self._load_with_retries(name, version, path)
         except Exception as exc:
             err = from_tensorflow(exc)
             with self._lock:
@@ -315,6 +313,34 @@ class ServerCore:
             state.servable = servable
             state.state = State.AVAILABLE
         log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
+
+    def _load_with_retries(self, name: str, version: int, path: Path):
+        """Load and warm up one version; as TF Serving does, a failed attempt is tried again
+        ``--max_num_load_retries`` times, ``--load_retry_interval_micros`` apart (a model copied
+        in by a slow job often becomes whole meanwhile). Stopping the server ends the wait."""
+        options = self.options
+        attempts = 1 + max(0, options.max_num_load_retries)
+        for attempt in range(1, attempts + 1):
+            try:
+                servable = Servable(
+                    name, version, path, batching=self.batching, metrics=self.metrics,
+                    tags=options.saved_model_tag_set(),
+                )
+                if options.enable_model_warmup:
+                    servable.warmup(options.num_request_iterations_for_warmup)
+                return servable
+            except Exception as exc:
+                if attempt == attempts:
+                    raise
+                wait = options.load_retry_interval_seconds()
+                log.warning(
+                    "Loading servable %s version %d failed (attempt %d of %d): %s; retrying in "
+                    "%g s (--max_num_load_retries, --load_retry_interval_micros)",
+                    name, version, attempt, attempts, from_tensorflow(exc).message, wait,
+                )
+                if self._stop.wait(wait):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _unload(self, model: Model, version: int):
         with self._lock:
