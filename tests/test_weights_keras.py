@@ -38,13 +38,17 @@ FAST = {
 # 224. The deep ones are just slow to build on a 2-core CPU.
 SLOW = {
     "vgg16": (APPS.VGG16, 224, {}),
+}
+# Deeper siblings of the models above (same layer kinds and order rules): run by hand with
+# pytest -m stress, to keep CI within its time.
+STRESS = {
     "vgg19": (APPS.VGG19, 224, {}),
     "resnet101v2": (APPS.ResNet101V2, 32, {}),
     "resnet152v2": (APPS.ResNet152V2, 32, {}),
     "densenet169": (APPS.DenseNet169, 32, {}),
     "densenet201": (APPS.DenseNet201, 32, {}),
 }
-KERAS_MODELS = {**FAST, **SLOW}
+KERAS_MODELS = {**FAST, **SLOW, **STRESS}
 TOLERANCE = 1e-4
 
 
@@ -98,6 +102,12 @@ def test_keras_applications_weights_give_keras_applications_logits(name, tmp_pat
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SLOW))
 def test_big_keras_applications_weights_give_keras_applications_logits(name, tmp_path):
+    _check_model(name, tmp_path)
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("name", sorted(STRESS))
+def test_deeper_keras_applications_weights_give_keras_applications_logits(name, tmp_path):
     _check_model(name, tmp_path)
 
 
