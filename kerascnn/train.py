@@ -11,6 +11,9 @@ Its neighbours hold the rest: :mod:`kerascnn.train_config` (settings, resume dis
 ``QUICKSTART`` recipe), :mod:`kerascnn.factories` (model, optimizer and data from a config),
 :mod:`kerascnn.callbacks`, :mod:`kerascnn.plots`, :mod:`kerascnn.provenance` and
 :mod:`kerascnn.lr_find`. The names tests and the README import from here are re-exported.
+The module is long because a run is one story told in order (a pretrained run's two phases,
+resume, Ctrl-C and the closing evaluation are steps of the same :class:`Run`); what a step
+builds lives in those neighbours.
 
 Example:
     >>> from kerascnn.train import TrainConfig, train
