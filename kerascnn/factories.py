@@ -55,7 +55,7 @@ def input_spec_for(config: TrainConfig, record: dict | None = None):
     pixels / 255.
 
     Example:
-        >>> input_spec_for(TrainConfig(model="resnet50", weights="imagenet")).name
+        >>> input_spec_for(TrainConfig(model="resnet18", weights="imagenet")).name
         'torchvision'
         >>> input_spec_for(TrainConfig()).name
         'unit'
