@@ -74,12 +74,25 @@ def _train_and_export(name: str, root: Path) -> dict:
     return result
 
 
+# The deepest variants of families the others already cover end to end (and whose exports
+# tests/test_server_session_loading.py runs): by hand with pytest -m stress, for CI's budget.
+STRESS_MODELS = {"mobilenet_v3_large", "resnet152v2", "densenet169", "densenet201"}
+
+
+def _selected_models(request) -> list[str]:
+    """The models whose tests this session runs (all of them under -m stress)."""
+    return sorted({
+        item.callspec.params["name"] for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec")
+    })  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Every model trained and exported under one folder: ``(root, {name: result})``."""
+def trained(request, tmp_path_factory):
+    """Every selected model trained and exported under one folder: ``(root, {name: result})``."""
     root = tmp_path_factory.mktemp("arch_end_to_end")
     # Deepest graphs first, so the two workers finish together.
-    order = sorted(NEW_MODELS, key=lambda n: -(get_model_info(n).params or 0)
+    order = sorted(_selected_models(request), key=lambda n: -(get_model_info(n).params or 0)
                    if n in list_models() else 0)  # fmt: skip
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = dict(zip(order, pool.map(lambda n: _train_and_export(n, root), order)))
@@ -127,7 +140,10 @@ def _failure(step: str, proc) -> str:
     return f"kerascnn {step} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
 
-@pytest.mark.parametrize("name", NEW_MODELS)
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.stress) if n in STRESS_MODELS else n for n in NEW_MODELS],
+)
 def test_trains_exports_and_answers_through_the_server(name, trained, server, digit_images, cli):
     root, results = trained
     result = results[name]
