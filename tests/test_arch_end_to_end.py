@@ -83,7 +83,7 @@ def _selected_models(request) -> list[str]:
     """The models whose tests this session runs (all of them under -m stress)."""
     return sorted({
         item.callspec.params["name"] for item in request.session.items
-        if item.module is request.module and hasattr(item, "callspec")
+        if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
     })  # fmt: skip
 
 
