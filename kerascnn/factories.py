@@ -87,13 +87,7 @@ def set_trainable(model, *, freeze: str, phase: str) -> int:
         >>> set_trainable(build("resnet18", num_classes=3), freeze="backbone", phase="head")  # doctest: +SKIP
         2
     """
-    stages, last_stage = [], -1
-    for index, layer in enumerate(model.layers):
-        match = _STAGE.match(layer.name)
-        if match:
-            last_stage = index
-            if match.group(1) not in stages:
-                stages.append(match.group(1))
+    stages, last_stage = _stages(model)
     freeze = str(freeze).strip().lower()
     frozen_stages: set[str] = set()
     if phase == "head" and freeze.isdigit():
@@ -110,6 +104,56 @@ def set_trainable(model, *, freeze: str, phase: str) -> int:
         else:
             layer.trainable = True
     return len(model.trainable_weights)
+
+
+def _stages(model) -> tuple[list[str], int]:
+    """The stage prefixes in the order they appear (``stem``, ``stage1``, ...) and the index of
+    the last layer that belongs to one (the classifier's layers come after it)."""
+    stages, last_stage = [], -1
+    for index, layer in enumerate(model.layers):
+        match = _STAGE.match(layer.name)
+        if match:
+            last_stage = index
+            if match.group(1) not in stages:
+                stages.append(match.group(1))
+    return stages, last_stage
+
+
+def stage_rates(model, decay: float) -> dict[str, float]:
+    """Learning-rate factors per stage for a discriminative (layer-wise decayed) rate: the
+    classifier keeps the full rate, the last stage ``decay`` of it, the stage before that
+    ``decay ** 2``, down to the stem. Early stages hold generic features worth keeping; the
+    last ones are the most specific to the pretraining task.
+
+    Example:
+        >>> from kerascnn.weights import build
+        >>> stage_rates(build("resnet18", num_classes=3, input_shape=(32, 32, 3)), 0.5)
+        {'stem': 0.03125, 'stage1': 0.0625, 'stage2': 0.125, 'stage3': 0.25, 'stage4': 0.5}
+    """
+    stages, _ = _stages(model)
+    if not stages:
+        raise UsageError(
+            f"stage_lr_decay needs a model built in stages (stem_, stage1_, ... layers); "
+            f"{model.name} has none"
+        )
+    return {stage: float(decay) ** (len(stages) - i) for i, stage in enumerate(stages)}
+
+
+def rate_factor_of_path(rates: dict[str, float]):
+    """``path -> factor`` for :func:`kerascnn.optim.scale_rates`: a variable's factor is its
+    stage's (its layer name's prefix), 1 for the classifier and anything outside the stages.
+
+    Example:
+        >>> factor = rate_factor_of_path({"stem": 0.25, "stage1": 0.5})
+        >>> factor("stage1_block1_conv1/kernel"), factor("logits/bias")
+        (0.5, 1.0)
+    """
+
+    def factor(path: str) -> float:
+        match = _STAGE.match(path)
+        return rates.get(match.group(1), 1.0) if match else 1.0
+
+    return factor
 
 
 def make_training_optimizer(config: TrainConfig, steps_per_epoch: int, total_epochs=None):

@@ -250,6 +250,39 @@ def make_optimizer(
     return opt.Adadelta(**common)
 
 
+def scale_rates(optimizer, factor_of):
+    """Give each variable its own learning rate: ``factor_of(variable.path)`` times the
+    optimizer's (or its schedule's) rate; returns ``optimizer``, changed in place.
+
+    Keras optimizers hold one rate, and each applies it in ``update_step(gradient, variable,
+    learning_rate)``, once per variable; scaling the rate there is exact for every optimizer.
+    Scaling gradients instead would be undone by Adam's and RMSprop's normalization. Decoupled
+    weight decay keeps the unscaled rate. Nothing is saved with the optimizer: training
+    rebuilds it from the config, resumes included, and scales it again.
+
+    Example:
+        >>> layer = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", name="stem_fc")
+        >>> layer.build((None, 1))
+        >>> optimizer = scale_rates(keras.optimizers.SGD(0.1), lambda path: 0.5)
+        >>> optimizer.apply([ops.ones((1, 1))], layer.trainable_variables)
+        >>> round(float(layer.kernel[0, 0]), 4)  # 1 - 0.1 * 0.5 * 1
+        0.95
+    """
+    plain_update_step = optimizer.update_step
+
+    def update_step(gradient, variable, learning_rate):
+        # TensorFlow passes the backing tf.Variable; the optimizer's own index (the one its
+        # update_step uses for its slots) finds the Keras variable and its path.
+        owner = optimizer._trainable_variables[optimizer._get_variable_index(variable)]
+        factor = float(factor_of(owner.path))
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return plain_update_step(gradient, variable, learning_rate)
+
+    optimizer.update_step = update_step
+    return optimizer
+
+
 @keras.saving.register_keras_serializable(package="kerascnn")
 class SparseCrossentropy(keras.losses.Loss):
     """Sparse (integer-label) categorical cross-entropy with optional label smoothing.

@@ -59,12 +59,14 @@ from kerascnn.factories import (
     input_spec_for,
     load_training_data,
     make_training_optimizer,
+    rate_factor_of_path,
     set_trainable,
+    stage_rates,
     steps_per_epoch,
 )
 from kerascnn.loading import load_keras_file, load_model, read_pretrained_record
 from kerascnn.lr_find import LRFindResult, lr_find, suggest_learning_rate
-from kerascnn.optim import SparseCrossentropy
+from kerascnn.optim import SparseCrossentropy, scale_rates
 from kerascnn.plots import plot_history
 from kerascnn.provenance import run_metadata
 from kerascnn.runs import (
@@ -407,6 +409,8 @@ class Run:
             )
         else:
             optimizer = make_training_optimizer(config, steps, total_epochs=start or config.epochs)
+        if config.weights is not None and config.stage_lr_decay:
+            scale_rates(optimizer, rate_factor_of_path(stage_rates(net, config.stage_lr_decay)))
         net.compile(
             optimizer=optimizer,
             loss=SparseCrossentropy(label_smoothing=config.label_smoothing),
@@ -519,9 +523,15 @@ class Run:
         steps = steps_per_epoch(bundle.train, bundle.sizes.get("train", 0), self.config.batch_size)
         with self.strategy.scope():
             self._compile(self.net, steps)
+        rates = ""
+        if self.config.stage_lr_decay:
+            factors = stage_rates(self.net, self.config.stage_lr_decay)
+            rates = " for the head; " + ", ".join(
+                f"{stage} {self.fine_tune_lr * factor:.3g}" for stage, factor in factors.items()
+            )
         self.say(
             f"Fine-tuning every layer (batch norm frozen) from epoch {start} at lr "
-            f"{self.fine_tune_lr:g}"
+            f"{self.fine_tune_lr:g}{rates}"
         )
         self._fit(start, self.config.epochs, callbacks)
 

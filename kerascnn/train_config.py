@@ -79,6 +79,7 @@ class TrainConfig:
     freeze: str = "backbone"  # with weights, before fine-tuning: backbone | none | N first stages
     fine_tune_epochs: int = 0  # the last N of `epochs` train every layer (batch norm stays frozen)
     fine_tune_lr: float | None = None  # their learning rate; None: learning_rate / 10
+    stage_lr_decay: float | None = None  # with weights: each stage learns at this times the next
     # data pipeline
     batch_size: int = 32
     val_split: float = 0.1
@@ -288,8 +289,18 @@ class TrainConfig:
             isinstance(self.fine_tune_lr, (int, float)) and self.fine_tune_lr > 0
         ):
             raise UsageError(f"fine_tune_lr must be a positive number, not {self.fine_tune_lr!r}")
-        if self.weights is None and (self.fine_tune_epochs or self.fine_tune_lr is not None):
-            raise UsageError("fine_tune_epochs and fine_tune_lr need pretrained --weights")
+        if self.stage_lr_decay is not None and not (
+            isinstance(self.stage_lr_decay, (int, float)) and 0 < self.stage_lr_decay <= 1
+        ):
+            raise UsageError(
+                f"stage_lr_decay must be a number in (0, 1], not {self.stage_lr_decay!r}"
+            )
+        if self.weights is None and (
+            self.fine_tune_epochs or self.fine_tune_lr is not None or self.stage_lr_decay
+        ):
+            raise UsageError(
+                "fine_tune_epochs, fine_tune_lr and stage_lr_decay need pretrained --weights"
+            )
 
 
 # ---------------------------------------------------------------------------- field types

@@ -88,6 +88,49 @@ def test_every_optimizer_is_built_with_its_settings():
                      "adagrad": "Adagrad", "adadelta": "Adadelta"}
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_stage_rates_scale_each_stages_step_inside_fit(jit):
+    """Adam's first step moves a weight by about lr * factor whatever its gradient's size, so
+    each stage's largest move shows its own rate; model.fit runs the traced (and XLA) path."""
+    import keras
+
+    from kerascnn.factories import rate_factor_of_path, stage_rates
+    from kerascnn.optim import scale_rates
+
+    inputs = keras.Input((6,))
+    x = keras.layers.Dense(5, activation="tanh", name="stem_fc")(inputs)
+    x = keras.layers.Dense(5, activation="tanh", name="stage1_fc")(x)
+    x = keras.layers.Dense(5, activation="tanh", name="stage2_fc")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+    rates = stage_rates(model, 0.1)
+    assert rates == pytest.approx({"stem": 1e-3, "stage1": 1e-2, "stage2": 1e-1})
+    optimizer = scale_rates(keras.optimizers.Adam(0.01), rate_factor_of_path(rates))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=jit)
+    before = {layer.name: layer.kernel.numpy() for layer in model.layers[1:]}
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(16, 6)).astype("float32"), rng.integers(0, 3, 16),
+              batch_size=16, epochs=1, verbose=0)
+    moved = {name: float(np.abs(model.get_layer(name).kernel.numpy() - kernel).max())
+             for name, kernel in before.items()}
+    assert moved == pytest.approx({"stem_fc": 1e-5, "stage1_fc": 1e-4, "stage2_fc": 1e-3,
+                                   "logits": 1e-2}, rel=0.05)
+
+
+def test_stage_rates_need_stages_and_pretrained_weights():
+    import keras
+
+    from kerascnn.factories import stage_rates
+    from kerascnn.train_config import TrainConfig
+
+    flat = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="fc")], name="flat")
+    with pytest.raises(UsageError, match="flat has none"):
+        stage_rates(flat, 0.5)
+    with pytest.raises(UsageError, match="stage_lr_decay need pretrained --weights"):
+        TrainConfig(stage_lr_decay=0.5).validate()
+    with pytest.raises(UsageError, match=r"stage_lr_decay must be a number in \(0, 1\]"):
+        TrainConfig(weights="imagenet", stage_lr_decay=1.5).validate()
+
+
 def test_each_optimizer_reduces_the_loss_of_a_small_problem():
     import keras
 

@@ -123,6 +123,14 @@ _DATA_OPTIONS = [
         "Learning rate of those epochs.",
         explained="--lr / 10",
     ),
+    _option(
+        ("--stage-lr-decay",),
+        "stage_lr_decay",
+        float,
+        "With --weights, a discriminative rate: the head learns at the full rate, the last stage "
+        "at this fraction of it, the one before at its square, down to the stem.",
+        explained="every layer at one rate",
+    ),
     _option(("--batch-size", "-b"), "batch_size", int, "Global batch size."),
     _option(("--val-split",), "val_split", float, "Validation fraction when the data has none."),
     _option(
