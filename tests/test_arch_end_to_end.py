@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -96,7 +97,8 @@ def trained(request, tmp_path_factory):
                    if n in list_models() else 0)  # fmt: skip
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = dict(zip(order, pool.map(lambda n: _train_and_export(n, root), order)))
-    return root, results
+    yield root, results
+    shutil.rmtree(root, ignore_errors=True)  # ~2.6 GB of runs and exports: free them for the rest
 
 
 def _exported(result: dict) -> bool:
