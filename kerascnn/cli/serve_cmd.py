@@ -31,23 +31,133 @@ Example:
 """
 
 
-def _opt(name, *args, **kwargs):
-    """An option spelled both with hyphens and with TF Serving's underscores, defaulting to
-    ``ServerOptions``'s value.
+def _opt(name, kind, help_text):
+    """TF Serving's flag ``name`` as an option spelled both with hyphens and with TF Serving's
+    underscores, defaulting to ``ServerOptions``'s value. ``kind`` is the click type; ``bool``
+    makes a flag that also takes TF Serving's ``--flag=true/false``.
 
     Example:
-        >>> _opt("rest_api_port")(lambda **flags: None).__click_params__[0].opts
+        >>> _opt("rest_api_port", int, "REST port.")(lambda **flags: None).__click_params__[0].opts
         ['--rest-api-port', '--rest_api_port']
     """
     dashed = "--" + name.replace("_", "-")
     under = "--" + name
     names = [dashed] if dashed == under else [dashed, under]
-    return click.option(*names, name, *args, default=DEFAULTS[name], **kwargs)
+    if kind is bool:
+        kind_args = {"type": click.BOOL, "is_flag": False, "flag_value": True}
+        help_text += " (also --flag=true/false)"
+    else:
+        kind_args = {"type": kind}
+    # show_default shows nothing where the default is None (no file, no base path).
+    return click.option(
+        *names, name, default=DEFAULTS[name], show_default=True, help=help_text, **kind_args
+    )
+
+
+_FILE = click.Path(dir_okay=False)
+_PORT = click.IntRange(0, 65535)
+_COUNT = click.IntRange(0, None)
+
+# The main.cc flags ``kerascnn serve`` implements, in --help order: (ServerOptions field, click
+# type, help). Each default is the field's; each flag means what it means in TF Serving.
+TF_SERVING_OPTIONS = (
+    ("model_name", str, "Name of the model (with --model-base-path)."),
+    (
+        "model_base_path",
+        str,
+        "Folder whose numbered subfolders are versions of the model (may be relative).",
+    ),
+    (
+        "model_config_file",
+        _FILE,
+        "A TF Serving models.config (text ModelServerConfig) listing several models.",
+    ),
+    ("port", _PORT, "gRPC port (0 picks a free one)."),
+    ("rest_api_port", _PORT, "REST port (0 turns REST off, as in TF Serving)."),
+    ("rest_api_host", str, "Address REST listens on; 0.0.0.0 to accept other machines."),
+    ("grpc_host", str, "Address gRPC listens on; 0.0.0.0 to accept other machines."),
+    (
+        "file_system_poll_wait_seconds",
+        float,
+        "Seconds between looks for new model versions (0: look once).",
+    ),
+    (
+        "model_config_file_poll_wait_seconds",
+        float,
+        "Seconds between re-reads of --model-config-file (0: never).",
+    ),
+    ("enable_batching", bool, "Merge concurrent requests into batches."),
+    (
+        "batching_parameters_file",
+        _FILE,
+        "Text BatchingParameters (max_batch_size, batch_timeout_micros, ...).",
+    ),
+    (
+        "monitoring_config_file",
+        _FILE,
+        "Text MonitoringConfig enabling Prometheus metrics on the REST port.",
+    ),
+    ("rest_api_timeout_in_ms", int, "REST request deadline; slower requests answer 504."),
+    ("rest_api_num_threads", int, "Threads running REST requests (0: 4 per CPU, at least 32)."),
+    ("grpc_max_threads", int, "Threads running gRPC requests (0: 4 per CPU, at least 32)."),
+    (
+        "max_request_bytes",
+        click.IntRange(1, None),
+        "Largest request body (REST and gRPC); larger ones are refused before buffering.",
+    ),
+    ("enable_model_warmup", bool, "Replay assets.extra/tf_serving_warmup_requests."),
+    ("num_request_iterations_for_warmup", int, "Times each warmup record is replayed."),
+    (
+        "allow_version_labels_for_unavailable_models",
+        bool,
+        "Allow labels that point at versions not loaded yet.",
+    ),
+    (
+        "tensorflow_intra_op_parallelism",
+        _COUNT,
+        "Threads one TensorFlow op may use (0: TensorFlow chooses).",
+    ),
+    (
+        "tensorflow_inter_op_parallelism",
+        _COUNT,
+        "TensorFlow ops that may run at once (0: TensorFlow chooses).",
+    ),
+    (
+        "tensorflow_session_parallelism",
+        _COUNT,
+        "Both of the above at once, unless either is set (0: TensorFlow chooses).",
+    ),
+    (
+        "rest_api_enable_cors_support",
+        bool,
+        "Send CORS headers (Access-Control-Allow-Origin: *) on REST answers.",
+    ),
+    (
+        "enable_grpc_healthcheck_service",
+        bool,
+        "Serve the standard grpc.health.v1.Health service on the gRPC port.",
+    ),
+    ("max_num_load_retries", _COUNT, "Retries of a failed model load (0: try once)."),
+    (
+        "load_retry_interval_micros",
+        int,
+        "Microseconds between load retries (negative: no wait).",
+    ),
+    ("saved_model_tags", str, "Comma-separated tags of the MetaGraphDef to load."),
+)
+
+
+def _tf_serving_options(command):
+    """Declare every ``TF_SERVING_OPTIONS`` row on ``command``, in the table's order (click
+    lists the decorator applied last first, hence reversed)."""
+    for name, kind, help_text in reversed(TF_SERVING_OPTIONS):
+        command = _opt(name, kind, help_text)(command)
+    return command
 
 
 # Every flag of TF Serving's model_servers/main.cc that ``kerascnn serve`` does not implement:
 # accepted (a user copies them from TF Serving's docs) with a one-line warning, never "No such
-# option". Each other main.cc flag is an option below, with TF Serving's meaning.
+# option". Each other main.cc flag is a row of TF_SERVING_OPTIONS above.
 TF_SERVING_FLAGS_IGNORED = (
     "grpc_socket_path",
     "enable_per_model_batching_parameters",
@@ -108,17 +218,6 @@ def ignored_tf_serving_flags(args: list[str], known: list[str]) -> list[str]:
     return found
 
 
-def _bool_opt(name, help_text):
-    return _opt(
-        name,
-        type=click.BOOL,
-        is_flag=False,
-        flag_value=True,
-        show_default=True,
-        help=help_text + " (also --flag=true/false)",
-    )
-
-
 @click.command(
     context_settings={
         "max_content_width": 100,
@@ -129,141 +228,7 @@ def _bool_opt(name, help_text):
     "accepted and ignored, with a warning.",
 )
 @click.pass_context
-@_opt(
-    "model_name",
-    show_default=True,
-    help="Name of the model (with --model-base-path).",
-)
-@_opt(
-    "model_base_path",
-    help="Folder whose numbered subfolders are versions of the model (may be relative).",
-)
-@_opt(
-    "model_config_file",
-    type=click.Path(dir_okay=False),
-    help="A TF Serving models.config (text ModelServerConfig) listing several models.",
-)
-@_opt(
-    "port",
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="gRPC port (0 picks a free one).",
-)
-@_opt(
-    "rest_api_port",
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="REST port (0 turns REST off, as in TF Serving).",
-)
-@_opt(
-    "rest_api_host",
-    show_default=True,
-    help="Address REST listens on; 0.0.0.0 to accept other machines.",
-)
-@_opt(
-    "grpc_host",
-    show_default=True,
-    help="Address gRPC listens on; 0.0.0.0 to accept other machines.",
-)
-@_opt(
-    "file_system_poll_wait_seconds",
-    show_default=True,
-    type=float,
-    help="Seconds between looks for new model versions (0: look once).",
-)
-@_opt(
-    "model_config_file_poll_wait_seconds",
-    show_default=True,
-    type=float,
-    help="Seconds between re-reads of --model-config-file (0: never).",
-)
-@_bool_opt("enable_batching", "Merge concurrent requests into batches.")
-@_opt(
-    "batching_parameters_file",
-    type=click.Path(dir_okay=False),
-    help="Text BatchingParameters (max_batch_size, batch_timeout_micros, ...).",
-)
-@_opt(
-    "monitoring_config_file",
-    type=click.Path(dir_okay=False),
-    help="Text MonitoringConfig enabling Prometheus metrics on the REST port.",
-)
-@_opt(
-    "rest_api_timeout_in_ms",
-    show_default=True,
-    type=int,
-    help="REST request deadline; slower requests answer 504.",
-)
-@_opt(
-    "rest_api_num_threads",
-    type=int,
-    help="Threads running REST requests (0: 4 per CPU, at least 32).",
-)
-@_opt(
-    "grpc_max_threads",
-    type=int,
-    help="Threads running gRPC requests (0: 4 per CPU, at least 32).",
-)
-@_opt(
-    "max_request_bytes",
-    show_default=True,
-    type=click.IntRange(1, None),
-    help="Largest request body (REST and gRPC); larger ones are refused before buffering.",
-)
-@_bool_opt("enable_model_warmup", "Replay assets.extra/tf_serving_warmup_requests.")
-@_opt(
-    "num_request_iterations_for_warmup",
-    show_default=True,
-    type=int,
-    help="Times each warmup record is replayed.",
-)
-@_bool_opt(
-    "allow_version_labels_for_unavailable_models",
-    "Allow labels that point at versions not loaded yet.",
-)
-@_opt(
-    "tensorflow_intra_op_parallelism",
-    show_default=True,
-    type=click.IntRange(0, None),
-    help="Threads one TensorFlow op may use (0: TensorFlow chooses).",
-)
-@_opt(
-    "tensorflow_inter_op_parallelism",
-    show_default=True,
-    type=click.IntRange(0, None),
-    help="TensorFlow ops that may run at once (0: TensorFlow chooses).",
-)
-@_opt(
-    "tensorflow_session_parallelism",
-    show_default=True,
-    type=click.IntRange(0, None),
-    help="Both of the above at once, unless either is set (0: TensorFlow chooses).",
-)
-@_bool_opt(
-    "rest_api_enable_cors_support",
-    "Send CORS headers (Access-Control-Allow-Origin: *) on REST answers.",
-)
-@_bool_opt(
-    "enable_grpc_healthcheck_service",
-    "Serve the standard grpc.health.v1.Health service on the gRPC port.",
-)
-@_opt(
-    "max_num_load_retries",
-    show_default=True,
-    type=click.IntRange(0, None),
-    help="Retries of a failed model load (0: try once).",
-)
-@_opt(
-    "load_retry_interval_micros",
-    show_default=True,
-    type=int,
-    help="Microseconds between load retries (negative: no wait).",
-)
-@_opt(
-    "saved_model_tags",
-    show_default=True,
-    help="Comma-separated tags of the MetaGraphDef to load.",
-)
+@_tf_serving_options
 @click.option(
     "--ui/--no-ui",
     "ui",
