@@ -302,6 +302,17 @@ def is_string(value) -> bool:
     return isinstance(value, (bytes, str))
 
 
+def _parse_member_name(data: bytes, pos: int):
+    """An object member's ``"name" :`` at ``pos``: the name, and the position after the colon."""
+    if data[pos : pos + 1] != b'"':
+        raise JsonParseError(_MISS_NAME, pos)
+    key, pos = _parse_string(data, pos + 1)
+    pos = _WS.match(data, pos).end()
+    if data[pos : pos + 1] != b":":
+        raise JsonParseError(_MISS_COLON, pos)
+    return key, pos + 1
+
+
 def _parse_exact(data: bytes):
     n = len(data)
     pos = _WS.match(data, 0).end()
@@ -321,14 +332,8 @@ def _parse_exact(data: bytes):
             if data[pos : pos + 1] == b"}":
                 value, pos = obj, pos + 1
             else:
-                if data[pos : pos + 1] != b'"':
-                    raise JsonParseError(_MISS_NAME, pos)
-                key, pos = _parse_string(data, pos + 1)
-                pos = _WS.match(data, pos).end()
-                if data[pos : pos + 1] != b":":
-                    raise JsonParseError(_MISS_COLON, pos)
+                key, pos = _parse_member_name(data, pos)
                 stack.append([obj, key])
-                pos += 1
                 continue
         elif c == 0x5B:  # [
             arr: list = []
@@ -356,37 +361,23 @@ def _parse_exact(data: bytes):
                 return value  # kParseStopWhenDoneFlag: whatever follows is ignored
             top = stack[-1]
             container = top[0]
-            if isinstance(container, list):
+            is_array = isinstance(container, list)
+            if is_array:
                 container.append(value)
-                pos = _WS.match(data, pos).end()
-                nxt = data[pos : pos + 1]
-                if nxt == b",":
-                    pos += 1
-                    break
-                if nxt == b"]":
-                    stack.pop()
-                    value, pos = container, pos + 1
-                    continue
-                raise JsonParseError(_MISS_COMMA_ARR, pos)
-            container.add(top[1], value)
+            else:
+                container.add(top[1], value)
             pos = _WS.match(data, pos).end()
             nxt = data[pos : pos + 1]
-            if nxt == b",":
-                pos = _WS.match(data, pos + 1).end()
-                if data[pos : pos + 1] != b'"':
-                    raise JsonParseError(_MISS_NAME, pos)
-                key, pos = _parse_string(data, pos + 1)
-                pos = _WS.match(data, pos).end()
-                if data[pos : pos + 1] != b":":
-                    raise JsonParseError(_MISS_COLON, pos)
-                top[1] = key
-                pos += 1
-                break
-            if nxt == b"}":
+            if nxt == (b"]" if is_array else b"}"):
                 stack.pop()
                 value, pos = container, pos + 1
                 continue
-            raise JsonParseError(_MISS_COMMA_OBJ, pos)
+            if nxt != b",":
+                raise JsonParseError(_MISS_COMMA_ARR if is_array else _MISS_COMMA_OBJ, pos)
+            pos += 1
+            if not is_array:
+                top[1], pos = _parse_member_name(data, _WS.match(data, pos).end())
+            break
 
 
 def type_name(value) -> str:
