@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _train_utils import write_png_folder
+from _train_utils import kill_9_after, wait_for_epoch, write_png_folder
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -134,20 +130,6 @@ def test_freeze_n_keeps_the_stem_and_first_stages(workspace):
     assert not any("_bn" in w.path for w in model.trainable_weights)
 
 
-def _wait_for_epoch(run_dir: Path, count: int, proc, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if json.loads((run_dir / "resume.json").read_text())["epoch"] >= count:
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        if proc.poll() is not None:
-            raise AssertionError(f"trainer exited early:\n{proc.stdout.read()}")
-        time.sleep(0.05)
-    raise AssertionError(f"epoch {count} not reached in time")
-
-
 @pytest.mark.slow
 def test_kill_9_in_either_phase_resumes(workspace, cli):
     run = workspace / "runs" / "crash"
@@ -156,13 +138,8 @@ def test_kill_9_in_either_phase_resumes(workspace, cli):
             "--project", workspace / "runs", "--name", "crash", "--no-tensorboard",
             "--epochs", "40", "--fine-tune-epochs", "38", "--fine-tune-lr", "0.0002"]
     for reached in (1, 3):  # in the head phase (2 epochs), then in the fine-tune phase
-        proc = subprocess.Popen([sys.executable, "-m", "kerascnn", *map(str, args)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            _wait_for_epoch(run, reached, proc)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        with kill_9_after(*args) as trainer:
+            wait_for_epoch(run, reached, trainer, timeout=300)
     done = json.loads((run / "resume.json").read_text())["epoch"]
     assert done >= 3
     resumed = cli("train", "--resume", run, "--epochs", done + 1)

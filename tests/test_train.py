@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from _train_utils import digits_arrays, history_epochs, tiny_model, write_png_folder
+from _train_utils import (
+    digits_arrays,
+    history_epochs,
+    kill_9_after,
+    tiny_model,
+    wait_for_epoch,
+    write_png_folder,
+)
 
 from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.train_config import TrainConfig
@@ -367,37 +369,14 @@ def test_suggested_rate_is_on_the_steepest_descent():
 # ---------------------------------------------------------------------------- resume
 
 
-def _wait_for_epochs(run_dir: Path, count: int, proc, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        state = run_dir / "resume.json"
-        if state.is_file():
-            try:
-                if json.loads(state.read_text())["epoch"] >= count:
-                    return
-            except (ValueError, KeyError):
-                pass  # being replaced right now
-        if proc.poll() is not None:
-            raise AssertionError(f"trainer exited early:\n{proc.stdout.read()}")
-        time.sleep(0.05)
-    raise AssertionError("no epoch completed in time")
-
-
 @pytest.mark.slow
 def test_resume_after_kill_9_continues_without_duplicate_rows(tmp_path, cli):
     project = tmp_path / "runs"
     args = ["train", "--model", "lenet5", "--data", "digits", "--batch-size", "64",
             "--lr", "0.003", "--project", str(project), "--name", "crash", "--no-tensorboard"]
     run = project / "crash"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kerascnn", *args, "--epochs", "200"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        _wait_for_epochs(run, 1, proc)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)  # a real crash: no cleanup runs
-        proc.wait(timeout=30)
+    with kill_9_after(*args, "--epochs", "200") as trainer:  # a real crash: no cleanup runs
+        wait_for_epoch(run, 1, trainer)
     done = json.loads((run / "resume.json").read_text())["epoch"]
     assert 1 <= done < 200 and not (run / "metrics.json").exists()
 

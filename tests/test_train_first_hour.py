@@ -4,16 +4,18 @@ first epoch."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from _train_utils import digits_arrays, history_epochs, tiny_model, write_png_folder
+from _train_utils import (
+    digits_arrays,
+    history_epochs,
+    kill_9_after,
+    tiny_model,
+    wait_for,
+    write_png_folder,
+)
 
 from kerascnn.errors import UsageError
 from kerascnn.train_config import TrainConfig
@@ -102,6 +104,16 @@ def _train_small_folder_run(cli, workdir: Path, *extra):
     return workdir / "runs" / "shapes"
 
 
+def _evaluate_from_a_new_directory(cli, run: Path, elsewhere: Path) -> Path:
+    """``kerascnn evaluate RUN`` from ``elsewhere`` (created here, outside the project): it
+    must find the run's data and evaluate on its test split. Returns ``elsewhere``."""
+    elsewhere.mkdir()
+    proc = cli("evaluate", run, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert "Evaluation on the test split" in proc.stdout
+    return elsewhere
+
+
 @pytest.mark.slow
 def test_a_run_folder_evaluates_and_resumes_from_another_directory(tmp_path, cli):
     workdir = tmp_path / "project"
@@ -112,11 +124,7 @@ def test_a_run_folder_evaluates_and_resumes_from_another_directory(tmp_path, cli
     assert stored["data"] == str(workdir / "shapes")
     assert stored["meta"]["data_as_given"] == "shapes/"
 
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    proc = cli("evaluate", run, cwd=elsewhere)
-    assert proc.returncode == 0, proc.stderr
-    assert "Evaluation on the test split" in proc.stdout
+    elsewhere = _evaluate_from_a_new_directory(cli, run, tmp_path / "elsewhere")
     assert (run / "classification_report.txt").is_file()
     assert not (elsewhere / "runs").exists()
 
@@ -143,25 +151,10 @@ def test_evaluate_finds_the_data_of_a_run_stored_with_a_relative_path(tmp_path, 
     document = yaml.safe_load((run / "config.yaml").read_text())
     document["data"], document["project"] = "shapes/", "runs"
     (run / "config.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    proc = cli("evaluate", run, cwd=elsewhere)
-    assert proc.returncode == 0, proc.stderr
-    assert "Evaluation on the test split" in proc.stdout
+    _evaluate_from_a_new_directory(cli, run, tmp_path / "elsewhere")
 
 
 # ---------------------------------------------------------------------------- killed early
-
-
-def _wait_for_file(path: Path, proc, timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.is_file():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"trainer exited early:\n{proc.stdout.read()}")
-        time.sleep(0.01)
-    raise AssertionError(f"{path} did not appear in time")
 
 
 @pytest.mark.slow
@@ -171,14 +164,10 @@ def test_rerun_after_kill_9_before_the_first_epoch_reuses_the_folder(tmp_path, c
     args = ["train", "--model", "lenet5", "--data", "digits", "--batch-size", "8",
             "--epochs", "1", "--project", str(project), "--name", "hugebs", "--no-tensorboard"]
     run = project / "hugebs"
-    proc = subprocess.Popen([sys.executable, "-m", "kerascnn", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_for_file(run / "config.yaml", proc)  # written just before the first epoch
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)  # a real crash (or the OOM killer): no cleanup runs
-        proc.wait(timeout=30)
-    assert (run / "config.yaml").is_file()
+    config = run / "config.yaml"  # written just before the first epoch
+    with kill_9_after(*args) as trainer:  # a real crash (or the OOM killer): no cleanup runs
+        wait_for(config.is_file, trainer, str(config), every=0.01)
+    assert config.is_file()
     assert not (run / "resume.json").exists() and not (run / "history.csv").exists(), (
         "the first epoch completed before the kill; the test needs a longer first epoch")
 

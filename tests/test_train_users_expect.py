@@ -9,11 +9,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from _train_utils import digits_arrays, tiny_model
+from _train_utils import digits_arrays, tiny_model, wait_for_epoch
 
 from kerascnn.train_config import TrainConfig
 
@@ -132,20 +131,6 @@ def test_output_paths_have_one_spelling_across_verbs():
 # ---------------------------------------------------------------------------- Ctrl-C
 
 
-def _wait_for_epoch(run_dir: Path, proc, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if json.loads((run_dir / "resume.json").read_text())["epoch"] >= 1:
-                return
-        except (OSError, ValueError, KeyError):
-            pass  # not written yet, or being replaced right now
-        if proc.poll() is not None:
-            raise AssertionError(f"trainer exited early:\n{proc.stderr.read()}")
-        time.sleep(0.05)
-    raise AssertionError("no epoch completed in time")
-
-
 def test_ctrl_c_prints_the_command_that_resumes(tmp_path, cli):
     run = tmp_path / "runs" / "stopme"
     proc = subprocess.Popen(
@@ -154,7 +139,7 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path, cli):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        _wait_for_epoch(run, proc)
+        wait_for_epoch(run, 1, proc)
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         _, stderr = proc.communicate(timeout=120)
     finally:
