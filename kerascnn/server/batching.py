@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kerascnn.server.status import ServingError, invalid
+from kerascnn.server.status import ServingError, as_serving_error, invalid
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
 
@@ -168,11 +168,7 @@ class Batcher:
             try:
                 self._process(batch)
             except BaseException as exc:  # never let a batch thread die
-                err = (
-                    exc
-                    if isinstance(exc, ServingError)
-                    else ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
-                )
+                err = as_serving_error(exc)
                 for task in batch.tasks:  # none is finished yet: _process finishes last
                     task.error = err
                     task.finish()

@@ -39,7 +39,7 @@ from kerascnn.server.classify_regress import run_multi_inference
 from kerascnn.server.health import HealthServicer
 from kerascnn.server.servable import model_spec_for
 from kerascnn.server.server_core import ServerCore
-from kerascnn.server.status import CODE_NUMBER, ServingError, invalid
+from kerascnn.server.status import CODE_NUMBER, ServingError, as_serving_error, invalid
 from kerascnn.server.tensor_proto import array_from_proto, array_to_proto
 
 SIGNATURE_DEF = "signature_def"
@@ -123,6 +123,11 @@ def _spec_args(spec):
     return spec.name, version, label
 
 
+def _abort(context, err: ServingError):
+    """End the RPC with ``err``'s status code (UNKNOWN for a name gRPC lacks) and message."""
+    context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN), err.message)
+
+
 class _Base:
     def __init__(self, core: ServerCore):
         self.core = core
@@ -132,22 +137,13 @@ class _Base:
         start = time.monotonic()
         try:
             result = fn()
-            status = "OK"
-        except ServingError as err:
-            status = err.code
-            self.metrics.record_request(model_name, status, api=api, entrypoint="GRPC", micros=0)
-            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN), err.message)
         except Exception as exc:  # never a traceback on the wire, never a dead server
-            status = "INTERNAL"
-            self.metrics.record_request(model_name, status, api=api, entrypoint="GRPC", micros=0)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-        self.metrics.record_request(
-            model_name,
-            status,
-            api=api,
-            entrypoint="GRPC",
-            micros=(time.monotonic() - start) * 1e6,
-        )
+            err = as_serving_error(exc)
+            self.metrics.record_request_since(
+                start, model_name, err.code, api=api, entrypoint="GRPC"
+            )
+            _abort(context, err)
+        self.metrics.record_request_since(start, model_name, "OK", api=api, entrypoint="GRPC")
         return result
 
 
@@ -250,12 +246,11 @@ class ModelServicer(_Base, model_service_pb2_grpc.ModelServiceServicer):
                     "Only ModelConfigList is currently supported"
                 )
             self.core.apply_config(request.config)
-        except ServingError as err:
+        except Exception as exc:
+            err = as_serving_error(exc)
             response.status.error_code = CODE_NUMBER.get(err.code, 2)
             response.status.error_message = err.message
-            context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN), err.message)
-        except Exception as exc:
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            _abort(context, err)
         return response
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import re
 import threading
+import time
 from collections import defaultdict
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -168,6 +169,18 @@ class Metrics:
             self.observe(
                 ":tensorflow:serving:request_latency", (model_name, api, entrypoint), micros
             )
+
+    def record_request_since(self, started, model_name, status, *, api, entrypoint):
+        """``record_request`` for a request that began at ``started`` (``time.monotonic()``).
+
+        Example:
+            >>> m = Metrics()
+            >>> m.record_request_since(time.monotonic(), "m", "OK", api="", entrypoint="REST")
+            >>> ':tensorflow:serving:request_count{model_name="m",status="OK"} 1.0' in m.render()
+            True
+        """
+        micros = (time.monotonic() - started) * 1e6
+        self.record_request(model_name, status, api=api, entrypoint=entrypoint, micros=micros)
 
     def record_runtime(self, model_name, api, micros):
         self.observe(":tensorflow:serving:runtime_latency", (model_name, api, "TF1"), micros)

@@ -26,7 +26,7 @@ from kerascnn.contract import DEFAULT_SIGNATURE
 from kerascnn.server import json_example, json_tensor, jsonparse
 from kerascnn.server.servable import model_spec_for
 from kerascnn.server.server_core import ServerCore
-from kerascnn.server.status import ServingError, invalid
+from kerascnn.server.status import ServingError, as_serving_error, invalid
 
 PREDICT_RE = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
@@ -115,30 +115,18 @@ class RestApi:
                 raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
             status = "OK"
             response = web.Response(body=payload, headers=JSON_HEADERS)
-        except ServingError as err:
+        except web.HTTPRequestEntityTooLarge:
+            status = "RESOURCE_EXHAUSTED"
+            response = self._too_large()
+        except Exception as exc:  # never a traceback to the client, never a dead server
+            err = as_serving_error(exc)
             status = err.code
             response = web.Response(
                 status=err.http_status,
                 body=json_tensor.error_to_json(err.message),
                 headers=JSON_HEADERS,
             )
-        except web.HTTPRequestEntityTooLarge:
-            status = "RESOURCE_EXHAUSTED"
-            response = self._too_large()
-        except Exception as exc:  # never a traceback to the client, never a dead server
-            status = "INTERNAL"
-            response = web.Response(
-                status=500,
-                body=json_tensor.error_to_json(f"{type(exc).__name__}: {exc}"),
-                headers=JSON_HEADERS,
-            )
-        self.metrics.record_request(
-            model_name,
-            status,
-            api=api,
-            entrypoint="REST",
-            micros=(time.monotonic() - start) * 1e6,
-        )
+        self.metrics.record_request_since(start, model_name, status, api=api, entrypoint="REST")
         return response
 
     def _too_large(self):

@@ -89,6 +89,19 @@ def invalid(message: str) -> ServingError:
     return ServingError("INVALID_ARGUMENT", message)
 
 
+def as_serving_error(exc: BaseException) -> ServingError:
+    """A request's failure as TF Serving's status: a ``ServingError`` as it is, anything else
+    INTERNAL with its type and message (never a traceback on the wire).
+
+    Example:
+        >>> as_serving_error(KeyError("x")).to_string()
+        "INTERNAL: KeyError: 'x'"
+    """
+    if isinstance(exc, ServingError):
+        return exc
+    return ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
+
+
 def from_tensorflow(exc: BaseException) -> ServingError:
     """Map an exception raised while running a model to TF Serving's status.
 
