@@ -3,7 +3,7 @@
 Oracle: :func:`kerascnn.visualize.gradcam` in this process (its ``layer_heatmap``), for the same
 model and image, read back through every way an export is served: ``tf.saved_model.load``, the
 TF1 session loader TF Serving's C++ code mirrors (SignatureDef tensor names), and a real
-``kerascnn serve`` over REST and gRPC. The quadrant models of ``test_visualize`` (a model that
+``kerascnn serve`` over REST and gRPC. The quadrant models of ``_gradcam_models`` (a model that
 can only see one quadrant) must light that quadrant through the server too.
 """
 
@@ -18,7 +18,7 @@ import pytest
 import requests
 import tensorflow as tf
 from _export_utils import encode, random_pixels
-from _gradcam_models import temple_flower_export
+from _gradcam_models import QUADRANTS, quadrant_model, temple_flower_export
 from PIL import Image
 
 from kerascnn import visualize as vis
@@ -28,24 +28,6 @@ from kerascnn.export import export_model, read_metadata
 from kerascnn.gradcam import OVERLAY_OUTPUT, SIGNATURE, jet_lookup_table
 
 TOLERANCE = 1e-4
-QUADRANTS = [(0, 0), (0, 1), (1, 0), (1, 1)]
-
-
-def _quadrant_model(quadrant, size=16):
-    """``test_visualize``'s model that sees one quadrant only (crop, zero-pad, conv, GAP, dense)."""
-    half = size // 2
-    rows = (0, half) if quadrant[0] == 0 else (half, 0)
-    cols = (0, half) if quadrant[1] == 0 else (half, 0)
-    inputs = keras.Input((size, size, 1))
-    x = keras.layers.Cropping2D((rows, cols))(inputs)
-    x = keras.layers.ZeroPadding2D((rows, cols))(x)
-    conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu", use_bias=False, name="conv")
-    x = keras.layers.GlobalAveragePooling2D()(conv(x))
-    dense = keras.layers.Dense(2, activation="softmax", name="probs")
-    model = keras.Model(inputs, dense(x), name=f"quadrant{quadrant[0]}{quadrant[1]}")
-    conv.set_weights([np.linspace(0.1, 0.5, 36, dtype="float32").reshape(3, 3, 1, 4)])
-    dense.set_weights([np.array([[1.0, -1.0]] * 4, "float32"), np.zeros(2, "float32")])
-    return model
 
 
 def _png(pixels) -> bytes:
@@ -65,7 +47,7 @@ def quadrant_exports(tmp_path_factory):
     base = tmp_path_factory.mktemp("quadrants")
     paths = {}
     for quadrant in QUADRANTS:
-        model = _quadrant_model(quadrant)
+        model = quadrant_model(quadrant)
         name = model.name
         paths[quadrant] = export_model(model, base=base, name=name, class_names=["yes", "no"])
     return base, paths
@@ -250,7 +232,7 @@ def test_quadrant_lights_up_through_the_server(server, quadrant_exports, noise_p
     seen = np.zeros_like(heat, dtype=bool)
     seen[max(r * 8 - 1, 0) : r * 8 + 9, max(c * 8 - 1, 0) : c * 8 + 9] = True
     assert heat[~seen].max() < 1e-6
-    reference = _in_process(_quadrant_model(quadrant), noise_png)["layer_heatmap"]
+    reference = _in_process(quadrant_model(quadrant), noise_png)["layer_heatmap"]
     assert np.abs(heat - reference).max() < TOLERANCE
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from _gradcam_models import QUADRANTS, quadrant_model
+from _precision import full_float32
 from PIL import Image
 from scipy.signal import correlate2d
 
@@ -19,12 +20,9 @@ from kerascnn.visualize.inputs import model_input
 
 @pytest.fixture(autouse=True, scope="module")
 def _full_float32():
-    """On Ampere+ GPUs TensorFlow runs float32 convs in TF32 (~1e-3 relative error) by default;
-    the comparisons here are float32-exact, so ask for full precision (no effect on CPU)."""
-    before = tf.config.experimental.tensor_float_32_execution_enabled()
-    tf.config.experimental.enable_tensor_float_32_execution(False)
-    yield
-    tf.config.experimental.enable_tensor_float_32_execution(before)
+    """The comparisons here are float32-exact: no TF32 on GPUs that default to it."""
+    with full_float32():
+        yield
 
 
 def _tiny_cnn(input_shape=(24, 24, 3), filters=10, classes=3, name="tiny"):
@@ -208,32 +206,9 @@ def test_fully_convolutional_model_is_seen_at_the_image_size(tmp_path):
 # ----------------------------------------------------------------------------- Grad-CAM
 
 
-def _quadrant_model(quadrant, size=16):
-    """A model that can only see one quadrant: crop it, zero-pad back, then conv -> GAP -> dense.
-
-    Conv weights are all positive with no bias, so the last conv's maps are zero outside the
-    quadrant (and its 1-pixel rim); class 0's dense weights are positive, class 1's negative.
-    """
-    half = size // 2
-    rows = (0, half) if quadrant[0] == 0 else (half, 0)
-    cols = (0, half) if quadrant[1] == 0 else (half, 0)
-    inputs = keras.Input((size, size, 1))
-    x = keras.layers.Cropping2D((rows, cols))(inputs)
-    x = keras.layers.ZeroPadding2D((rows, cols))(x)
-    conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu", use_bias=False, name="conv")
-    x = conv(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    dense = keras.layers.Dense(2, activation="softmax", name="probs")
-    outputs = dense(x)
-    model = keras.Model(inputs, outputs, name="quadrant")
-    conv.set_weights([np.linspace(0.1, 0.5, 36, dtype="float32").reshape(3, 3, 1, 4)])
-    dense.set_weights([np.array([[1.0, -1.0]] * 4, "float32"), np.zeros(2, "float32")])
-    return model
-
-
-@pytest.mark.parametrize("quadrant", [(0, 0), (0, 1), (1, 0), (1, 1)])
+@pytest.mark.parametrize("quadrant", QUADRANTS)
 def test_gradcam_lights_the_only_quadrant_the_model_sees(tmp_path, quadrant):
-    model = _quadrant_model(quadrant)
+    model = quadrant_model(quadrant)
     image = np.random.default_rng(7).integers(60, 255, size=(16, 16), dtype=np.uint8)
     path = _write_png(tmp_path / "noise.png", image)
     picture = vis.plot_gradcam(model, path, out=tmp_path / "cam.png")
@@ -254,7 +229,7 @@ def test_gradcam_lights_the_only_quadrant_the_model_sees(tmp_path, quadrant):
 
 
 def test_gradcam_for_a_class_with_only_negative_evidence_is_empty(tmp_path):
-    model = _quadrant_model((0, 0))
+    model = quadrant_model((0, 0))
     image = np.full((16, 16), 200, np.uint8)
     result = vis.gradcam(model, image, class_index=1)
     assert result["class_index"] == 1
