@@ -7,21 +7,19 @@ import itertools
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from _precision import full_float32
 
 from kerascnn.arithmetic import conv_matrix, padding_amounts, source_index
 from kerascnn.errors import UsageError
 
 RNG = np.random.default_rng(1234)
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _full_float32():
-    """On Ampere+ GPUs TensorFlow runs float32 convs in TF32 (~1e-3 relative error) by default;
-    the comparisons here are float32-exact, so ask for full precision (no effect on CPU)."""
-    before = tf.config.experimental.tensor_float_32_execution_enabled()
-    tf.config.experimental.enable_tensor_float_32_execution(False)
-    yield
-    tf.config.experimental.enable_tensor_float_32_execution(before)
+    """The comparisons here are float32-exact: no TF32 on GPUs that default to it."""
+    with full_float32():
+        yield
 
 
 def _keras_conv(rank, x, kernel_shape, out_channels, padding, stride, dilation):
