@@ -19,16 +19,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from google.protobuf import (
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-    text_format,
-    wrappers_pb2,  # noqa: F401  (registers the wrapper types in the pool)
-)
+from google.protobuf import descriptor_pb2, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from kerascnn.errors import UsageError
+from kerascnn.server.descriptors import message_classes
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
@@ -74,17 +69,8 @@ def _declare_messages():
         label=F.LABEL_OPTIONAL,
         type_name=".tensorflow.serving.PrometheusConfig",
     )
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(
-        descriptor_pb2.FileDescriptorProto.FromString(
-            wrappers_pb2.DESCRIPTOR.serialized_pb
-        ).SerializeToString()
-    )
-    pool.Add(fdp)
-    get = message_factory.GetMessageClass
-    return (
-        get(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")),
-        get(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")),
+    return message_classes(
+        fdp, ["BatchingParameters", "MonitoringConfig"], dependencies=[wrappers_pb2]
     )
 
 

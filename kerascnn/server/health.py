@@ -23,7 +23,9 @@ from __future__ import annotations
 import threading
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2
+
+from kerascnn.server.descriptors import message_classes
 
 SERVICE_NAME = "grpc.health.v1.Health"
 UNKNOWN, SERVING, NOT_SERVING, SERVICE_UNKNOWN = 0, 1, 2, 3
@@ -56,14 +58,7 @@ def _declare_messages():
         label=F.LABEL_OPTIONAL,
         type_name=".grpc.health.v1.HealthCheckResponse.ServingStatus",
     )
-    # A private pool: grpcio-health-checking, if installed, registers the same names globally.
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    get = message_factory.GetMessageClass
-    return (
-        get(pool.FindMessageTypeByName("grpc.health.v1.HealthCheckRequest")),
-        get(pool.FindMessageTypeByName("grpc.health.v1.HealthCheckResponse")),
-    )
+    return message_classes(fdp, ["HealthCheckRequest", "HealthCheckResponse"])
 
 
 HealthCheckRequest, HealthCheckResponse = _declare_messages()
