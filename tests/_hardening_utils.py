@@ -161,6 +161,20 @@ def read_http_response(sock, timeout=30.0) -> tuple[int, bytes]:
     return status, body
 
 
+def receive_head(sock, data: bytes = b"") -> bytes:
+    """Receive, after ``data``, up to the blank line that ends an HTTP reply's headers; stop
+    early when the server closes the connection (or resets it: it may answer mid-upload)."""
+    try:
+        while b"\r\n\r\n" not in data:
+            more = sock.recv(65536)
+            if not more:
+                break
+            data += more
+    except OSError:
+        pass
+    return data
+
+
 def stream_until_answered(port: int, path: str, total_bytes: int, *, chunked: bool,
                           declared_length: int | None = None, chunk_size=1 << 20,
                           timeout=60.0) -> tuple[int, int]:
@@ -201,16 +215,7 @@ def stream_until_answered(port: int, path: str, total_bytes: int, *, chunked: bo
         sock.setblocking(True)
         sock.settimeout(timeout)
         if answered:
-            rest = answered
-            try:
-                while b"\r\n\r\n" not in rest:
-                    more = sock.recv(65536)
-                    if not more:
-                        break
-                    rest += more
-            except OSError:
-                pass
-            head = rest.split(b"\r\n", 1)[0]
+            head = receive_head(sock, answered).split(b"\r\n", 1)[0]
             return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), sent
         try:
             status, _ = read_http_response(sock, timeout=timeout)

@@ -16,6 +16,7 @@ import grpc
 import numpy as np
 import pytest
 import requests
+from _hardening_utils import receive_head
 from _processes import free_port
 from _server_models import build_toy
 
@@ -407,16 +408,7 @@ def _raw_http(port, head: bytes, chunks, *, pause=0.0):
                     time.sleep(pause)
         except OSError:
             pass  # the server may answer and close before the upload ends
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data:
-                part = sock.recv(65536)
-                if not part:
-                    break
-                data += part
-        except OSError:
-            pass
-        return data
+        return receive_head(sock)
 
 
 def test_chunked_body_over_the_limit_is_refused_while_streaming(limited_server):
