@@ -23,7 +23,7 @@ from google.protobuf import descriptor_pb2, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from kerascnn.errors import UsageError
-from kerascnn.server.descriptors import message_classes
+from kerascnn.server.descriptors import add_field, message_classes
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
@@ -36,39 +36,24 @@ def _declare_messages():
         syntax="proto3",
         dependency=["google/protobuf/wrappers.proto"],
     )
-    F = descriptor_pb2.FieldDescriptorProto
-    bp = fdp.message_type.add(name="BatchingParameters")
-    for name, number, type_name in [
-        ("max_batch_size", 1, ".google.protobuf.Int64Value"),
-        ("batch_timeout_micros", 2, ".google.protobuf.Int64Value"),
-        ("max_enqueued_batches", 3, ".google.protobuf.Int64Value"),
-        ("num_batch_threads", 4, ".google.protobuf.Int64Value"),
-        ("thread_pool_name", 5, ".google.protobuf.StringValue"),
-        ("enable_large_batch_splitting", 8, ".google.protobuf.BoolValue"),
-        ("max_execution_batch_size", 9, ".google.protobuf.Int64Value"),
+    batching = fdp.message_type.add(name="BatchingParameters")
+    for name, number, wrapper in [
+        ("max_batch_size", 1, "Int64Value"),
+        ("batch_timeout_micros", 2, "Int64Value"),
+        ("max_enqueued_batches", 3, "Int64Value"),
+        ("num_batch_threads", 4, "Int64Value"),
+        ("thread_pool_name", 5, "StringValue"),
+        ("enable_large_batch_splitting", 8, "BoolValue"),
+        ("max_execution_batch_size", 9, "Int64Value"),
     ]:
-        bp.field.add(
-            name=name,
-            number=number,
-            type=F.TYPE_MESSAGE,
-            label=F.LABEL_OPTIONAL,
-            type_name=type_name,
-        )
-    bp.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
-    bp.field.add(
-        name="pad_variable_length_inputs", number=7, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL
-    )
-    pc = fdp.message_type.add(name="PrometheusConfig")
-    pc.field.add(name="enable", number=1, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL)
-    pc.field.add(name="path", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-    mc = fdp.message_type.add(name="MonitoringConfig")
-    mc.field.add(
-        name="prometheus_config",
-        number=1,
-        type=F.TYPE_MESSAGE,
-        label=F.LABEL_OPTIONAL,
-        type_name=".tensorflow.serving.PrometheusConfig",
-    )
+        add_field(batching, name, number, "message", ".google.protobuf." + wrapper)
+    add_field(batching, "allowed_batch_sizes", 6, "int64", repeated=True)
+    add_field(batching, "pad_variable_length_inputs", 7, "bool")
+    prometheus = fdp.message_type.add(name="PrometheusConfig")
+    add_field(prometheus, "enable", 1, "bool")
+    add_field(prometheus, "path", 2, "string")
+    monitoring = fdp.message_type.add(name="MonitoringConfig")
+    add_field(monitoring, "prometheus_config", 1, "message", ".tensorflow.serving.PrometheusConfig")
     return message_classes(
         fdp, ["BatchingParameters", "MonitoringConfig"], dependencies=[wrappers_pb2]
     )

@@ -7,10 +7,8 @@ default pool (grpcio-health-checking, a fuller tensorflow-serving-api) never cla
 
 Example:
     >>> from google.protobuf import descriptor_pb2
-    >>> F = descriptor_pb2.FieldDescriptorProto
     >>> file_proto = descriptor_pb2.FileDescriptorProto(name="demo.proto", package="demo")
-    >>> ping = file_proto.message_type.add(name="Ping")
-    >>> _ = ping.field.add(name="n", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
+    >>> add_field(file_proto.message_type.add(name="Ping"), "n", 1, "int64")
     >>> (Ping,) = message_classes(file_proto, ["Ping"])
     >>> Ping(n=3).n
     3
@@ -18,7 +16,22 @@ Example:
 
 from __future__ import annotations
 
-from google.protobuf import descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+
+def add_field(message, name: str, number: int, kind: str, type_name=None, *, repeated=False):
+    """Declare ``kind name = number;`` on ``message`` (a ``DescriptorProto``), as a ``.proto``
+    line would: ``kind`` is a scalar type (``int64``, ``bool``, ``string``) or ``message`` /
+    ``enum`` with the full ``type_name`` (``.google.protobuf.Int64Value``)."""
+    field = descriptor_pb2.FieldDescriptorProto
+    declared = message.field.add(
+        name=name,
+        number=number,
+        type=getattr(field, "TYPE_" + kind.upper()),
+        label=field.LABEL_REPEATED if repeated else field.LABEL_OPTIONAL,
+    )
+    if type_name is not None:  # descriptor.proto is proto2: an empty name would still be set
+        declared.type_name = type_name
 
 
 def message_classes(file_proto, names, dependencies=()) -> tuple:

@@ -25,7 +25,7 @@ import threading
 import grpc
 from google.protobuf import descriptor_pb2
 
-from kerascnn.server.descriptors import message_classes
+from kerascnn.server.descriptors import add_field, message_classes
 
 SERVICE_NAME = "grpc.health.v1.Health"
 UNKNOWN, SERVING, NOT_SERVING, SERVICE_UNKNOWN = 0, 1, 2, 3
@@ -36,12 +36,11 @@ _WATCH_POLL_SECONDS = 1.0
 
 
 def _declare_messages():
-    F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(
         name="grpc/health/v1/health.proto", package="grpc.health.v1", syntax="proto3"
     )
     request = fdp.message_type.add(name="HealthCheckRequest")
-    request.field.add(name="service", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    add_field(request, "service", 1, "string")
     response = fdp.message_type.add(name="HealthCheckResponse")
     status = response.enum_type.add(name="ServingStatus")
     for name, number in (
@@ -51,13 +50,7 @@ def _declare_messages():
         ("SERVICE_UNKNOWN", SERVICE_UNKNOWN),
     ):
         status.value.add(name=name, number=number)
-    response.field.add(
-        name="status",
-        number=1,
-        type=F.TYPE_ENUM,
-        label=F.LABEL_OPTIONAL,
-        type_name=".grpc.health.v1.HealthCheckResponse.ServingStatus",
-    )
+    add_field(response, "status", 1, "enum", ".grpc.health.v1.HealthCheckResponse.ServingStatus")
     return message_classes(fdp, ["HealthCheckRequest", "HealthCheckResponse"])
 
 
