@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from kerascnn.errors import UsageError
 
@@ -56,6 +57,33 @@ SIGNATURES = (DEFAULT_SIGNATURE, PIXELS_SIGNATURE, CLASS_NAMES_SIGNATURE, GRADCA
 PREDICT_SIGNATURES = (DEFAULT_SIGNATURE, PIXELS_SIGNATURE)
 """The signatures a client may predict through."""
 
+# --- tensor names: the inputs and outputs the signatures above take and answer ----------------
+IMAGE_BYTES_INPUT = "image_bytes"
+"""``serving_default``'s and ``serving_gradcam``'s input: encoded images, DT_STRING ``[-1]``."""
+
+PIXELS_INPUT = "images"
+"""``serving_pixels``' input: raw 0-255 pixels, DT_FLOAT ``[-1, H, W, C]``."""
+
+CLASS_ID = "class_id"
+"""Class indices, DT_INT64 ``[-1]``: an output of the predict signatures and of
+``serving_gradcam``, the input of ``class_names`` and ``serving_gradcam`` (-1: the top class)."""
+
+PROBABILITIES_OUTPUT = "probabilities"
+"""Every class's probability, float32 ``[-1, C]`` (the predict signatures)."""
+
+LABEL_OUTPUT = "label"
+"""The class name of ``class_id``, DT_STRING ``[-1]``: an output of every signature."""
+
+PROBABILITY_OUTPUT = "probability"
+"""The explained class's probability, float32 ``[-1]`` (``serving_gradcam``)."""
+
+HEATMAP_OUTPUT = "heatmap"
+"""Grad-CAM's ``[-1, h, w]`` float32 map in 0..1 at the explained layer's resolution."""
+
+OVERLAY_OUTPUT = "heatmap_png_bytes"
+"""The heatmap over the image as PNG. The name ends in ``_bytes`` on purpose: TF Serving's REST
+API base64-encodes a string output (``{"b64": ...}``) only when its name ends so."""
+
 # --- images --------------------------------------------------------------------------------------
 DEFAULT_MAX_PIXELS = 50_000_000
 """Largest width x height an export decodes; checked from the header, before decoding."""
@@ -69,6 +97,26 @@ IMAGE_SUFFIXES = frozenset(
 GRAPH_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
 """Files TensorFlow's ``decode_image`` reads inside a graph (what an export's
 ``serving_default`` decodes; the client re-encodes anything else as PNG first)."""
+
+# --- versions ----------------------------------------------------------------------------------
+def version_numbers(model_dir) -> list[int]:
+    """The numeric version folders under ``model_dir`` (``BASE/NAME``), ascending, as TF
+    Serving's file-system source sees them: every all-digit folder, whether or not it holds a
+    complete SavedModel (an empty list when ``model_dir`` is missing or unreadable).
+
+    Example:
+        >>> version_numbers("/nonexistent")
+        []
+    """
+    try:
+        entries = list(Path(model_dir).iterdir())
+    except OSError:
+        return []
+    # isascii: "²".isdigit() is True too, but int() refuses it.
+    return sorted(
+        int(p.name) for p in entries if p.name.isascii() and p.name.isdigit() and p.is_dir()
+    )
+
 
 # --- names ---------------------------------------------------------------------------------------
 NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

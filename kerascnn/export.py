@@ -39,15 +39,21 @@ import tensorflow as tf
 
 from kerascnn.contract import (
     ASSETS_EXTRA,
+    CLASS_ID,
     CLASS_NAMES_SIGNATURE,
     DEFAULT_BASE,
     DEFAULT_MAX_PIXELS,
     DEFAULT_SIGNATURE,
+    IMAGE_BYTES_INPUT,
+    LABEL_OUTPUT,
     LABELS_FILE,
     METADATA_FILE,
+    PIXELS_INPUT,
     PIXELS_SIGNATURE,
+    PROBABILITIES_OUTPUT,
     WARMUP_FILE,
     check_name,
+    version_numbers,
 )
 from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.gradcam import SIGNATURE as GRADCAM_SIGNATURE
@@ -233,17 +239,17 @@ class ServingModule(tf.Module):
 
         self.serving_default = tf.function(
             self._from_bytes,
-            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+            input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)],
         )
         self.serving_pixels = tf.function(
             self._from_pixels,
             input_signature=[
-                tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
+                tf.TensorSpec([None, height, width, channels], tf.float32, name=PIXELS_INPUT)
             ],
         )
         self.class_names = tf.function(
             self._labels_for,
-            input_signature=[tf.TensorSpec([None], tf.int64, name="class_id")],
+            input_signature=[tf.TensorSpec([None], tf.int64, name=CLASS_ID)],
         )
         # None for a model Grad-CAM cannot explain (no conv layer): no signature then.
         self.serving_gradcam = (
@@ -252,7 +258,8 @@ class ServingModule(tf.Module):
             else None
         )
 
-    # Each signature's Python argument name is its stable input name.
+    # Each signature's Python argument name is its stable input name: it must equal the
+    # contract's constant (IMAGE_BYTES_INPUT, PIXELS_INPUT, CLASS_ID) that its TensorSpec names.
     def _from_bytes(self, image_bytes):
         # Each image travels with its index so that an error can say which one it was.
         positions = tf.range(tf.shape(image_bytes, out_type=tf.int64)[0])
@@ -267,14 +274,14 @@ class ServingModule(tf.Module):
         return self._classify(preprocess(images, self.input_shape, self.input_spec))
 
     def _labels_for(self, class_id):
-        return {"label": tf.gather(self._names, class_id)}
+        return {LABEL_OUTPUT: tf.gather(self._names, class_id)}
 
     def _decode_one(self, item):
         # ``item`` is ``(index, bytes)`` from serving_default (errors then name the element),
         # or the bytes alone.
         if isinstance(item, tuple):
             position, data = item
-            which = tf.strings.format("image_bytes[{}]", (position,))
+            which = tf.strings.format(IMAGE_BYTES_INPUT + "[{}]", (position,))
         else:
             data, which = item, "image"
         height, width = image_size_from_header(data, which)
@@ -314,9 +321,9 @@ class ServingModule(tf.Module):
             probabilities = tf.nn.softmax(probabilities, axis=-1)
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
-            "probabilities": probabilities,
-            "class_id": class_id,
-            "label": tf.gather(self._names, class_id),
+            PROBABILITIES_OUTPUT: probabilities,
+            CLASS_ID: class_id,
+            LABEL_OUTPUT: tf.gather(self._names, class_id),
         }
 
     def signatures(self) -> dict:
@@ -367,13 +374,17 @@ def warmup_requests(module: ServingModule, model_name: str):
     height, width, channels = module.input_shape
     logs = []
     requests = [
-        (DEFAULT_SIGNATURE, "image_bytes", np.array([_sample_png(module.input_shape, 0)], object)),
         (
             DEFAULT_SIGNATURE,
-            "image_bytes",
+            IMAGE_BYTES_INPUT,
+            np.array([_sample_png(module.input_shape, 0)], object),
+        ),
+        (
+            DEFAULT_SIGNATURE,
+            IMAGE_BYTES_INPUT,
             np.array([_sample_png(module.input_shape, s) for s in range(1, 5)], object),
         ),
-        (PIXELS_SIGNATURE, "images", np.full((1, height, width, channels), 127.0, "float32")),
+        (PIXELS_SIGNATURE, PIXELS_INPUT, np.full((1, height, width, channels), 127.0, "float32")),
     ]
     for signature, input_name, value in requests:
         request = predict_pb2.PredictRequest(
@@ -389,12 +400,6 @@ def warmup_requests(module: ServingModule, model_name: str):
 
 
 # --------------------------------------------------------------------------- versions
-def _numeric_versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
 def next_version(base=DEFAULT_BASE, name: str = "") -> int:
     """1 + the highest numeric version under ``BASE/NAME`` (1 when there is none).
 
@@ -402,7 +407,8 @@ def next_version(base=DEFAULT_BASE, name: str = "") -> int:
         >>> next_version("/nonexistent", "digits")
         1
     """
-    versions = _numeric_versions(Path(base) / name)
+    # Every numeric folder counts, a SavedModel or not: a new version must never land on one.
+    versions = version_numbers(Path(base) / name)
     return versions[-1] + 1 if versions else 1
 
 

@@ -38,7 +38,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerascnn.contract import LABELS_FILE
+from kerascnn.contract import LABELS_FILE, version_numbers
 from kerascnn.errors import KerasCNNError, UsageError, unknown_name
 from kerascnn.preprocessing import UNIT, InputSpec
 from kerascnn.runs import RunPaths, read_labels
@@ -128,12 +128,7 @@ def exported_versions(path) -> list[int]:
         >>> exported_versions("/nonexistent")
         []
     """
-    path = Path(path)
-    if not path.is_dir():
-        return []
-    return sorted(
-        int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit() and is_savedmodel(p)
-    )
+    return [v for v in version_numbers(path) if is_savedmodel(Path(path) / str(v))]
 
 
 def resolve_local_model(target, *, model_name=None, version=None) -> Path:

@@ -156,6 +156,19 @@ def test_signature_names_dtypes_and_shapes(cli_export):
     }
 
 
+def test_the_contract_names_every_served_tensor(cli_export):
+    """The names above (the published format, written out) are the contract's constants, which
+    the client and the server use: every input and output an export serves is one of them."""
+    from kerascnn import contract
+
+    names = {value for key, value in vars(contract).items()
+             if key.endswith(("_INPUT", "_OUTPUT")) or key == "CLASS_ID"}
+    served = set()
+    for signature in describe_signatures(cli_export).values():
+        served |= set(signature["inputs"]) | set(signature["outputs"])
+    assert served == names
+
+
 @pytest.mark.slow
 def test_saved_model_cli_shows_the_stable_names(cli_export):
     """The real ``saved_model_cli show`` (what TF Serving users run) sees the same names."""
@@ -207,6 +220,22 @@ def test_versions_count_up_and_version_flag(keras_file, tmp_path):
     assert export_model(keras_file, base=tmp_path, name="shapes") == tmp_path / "shapes" / "8"
     # Only numeric version directories and nothing half-written beside them.
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1", "2"]
+
+
+def test_version_numbers_are_the_numeric_folders_as_tf_serving_sees_them(keras_file, tmp_path):
+    from kerascnn.contract import version_numbers
+    from kerascnn.loading import exported_versions
+
+    model_dir = tmp_path / "tiny"
+    for name in ("10", "2", "abc", ".export-3-x", "\u00b2"):  # "²".isdigit() but int() refuses it
+        (model_dir / name).mkdir(parents=True)
+    (model_dir / "4").write_text("a file, not a version")
+    assert version_numbers(model_dir) == [2, 10]  # numeric order, not text order
+    assert version_numbers(model_dir / "4") == version_numbers(tmp_path / "missing") == []
+    # An empty numeric folder is no SavedModel to load, but a new export must not land on it.
+    assert exported_versions(model_dir) == []
+    assert export_model(keras_file, base=tmp_path) == model_dir / "11"
+    assert exported_versions(model_dir) == [11]
 
 
 def test_refuses_to_overwrite_without_force(keras_file, tmp_path):

@@ -45,6 +45,7 @@ from kerascnn.client.local import LocalBackend
 from kerascnn.client.prediction import (
     InputMismatches,
     InputMismatchWarning,
+    MissingSignature,
     Prediction,
     ServerError,
     format_table,
@@ -59,6 +60,7 @@ from kerascnn.images import ImageError, ServingImage, prepare_image_bytes, prepa
 __all__ = [
     "Client",
     "InputMismatchWarning",
+    "MissingSignature",
     "Prediction",
     "ServerError",
     "ServerUnavailable",
@@ -121,6 +123,9 @@ class Client:
         self.target = target
         self.signature = signature
         lowered = target.lower()
+        # Which model and signature: every transport takes these; the rest is its own.
+        model = {"model_name": model_name, "version": version, "label": label,
+                 "signature": signature}
         if lowered.startswith(SCHEMES):
             if weights is not None:
                 raise UsageError("--weights builds a model here; a server serves its own")
@@ -129,32 +134,12 @@ class Client:
                     f"pass --model-name: the server at {target} can serve several models"
                 )
             if lowered.startswith("grpc://"):
-                self._backend = GrpcBackend(
-                    target[len("grpc://") :].rstrip("/"),
-                    model_name=model_name,
-                    version=version,
-                    label=label,
-                    signature=signature,
-                    timeout=timeout,
-                )
+                backend, address = GrpcBackend, target[len("grpc://") :].rstrip("/")
             else:
-                self._backend = RestBackend(
-                    target,
-                    model_name=model_name,
-                    version=version,
-                    label=label,
-                    signature=signature,
-                    timeout=timeout,
-                )
+                backend, address = RestBackend, target
+            self._backend = backend(address, timeout=timeout, **model)
         else:
-            self._backend = LocalBackend(
-                target,
-                model_name=model_name,
-                version=version,
-                label=label,
-                signature=signature,
-                weights=weights,
-            )
+            self._backend = LocalBackend(target, weights=weights, **model)
 
     @property
     def description(self) -> str:
@@ -259,6 +244,23 @@ class Client:
             results[index].probabilities = probabilities
             results[index].class_id = class_id
             results[index].label = label
+
+    def call_signature(self, signature: str, inputs: dict) -> dict:
+        """Run the model's signature ``signature`` on one batch, on any transport.
+
+        ``inputs`` maps each input name to a NumPy array of its dtype (encoded images as an
+        object array of bytes); the answer maps each output name to a NumPy array, string
+        outputs as bytes on every transport. A signature the model lacks raises
+        :class:`MissingSignature`; an input it refuses, :class:`ServerError`. A busy server is
+        asked again, as for :meth:`predict`.
+
+        Example:
+            >>> client = Client("http://localhost:8501", model_name="digits")  # doctest: +SKIP
+            >>> ids = np.array([0, 1], "int64")
+            >>> client.call_signature("class_names", {"class_id": ids})["label"]  # doctest: +SKIP
+            array([b'0', b'1'], dtype=object)
+        """
+        return self._call(self._backend.call_signature, signature, inputs)
 
     def class_names(self) -> list[str] | None:
         """The model's class names in index order (from its ``class_names`` signature)."""

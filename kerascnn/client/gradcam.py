@@ -13,25 +13,23 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kerascnn.client.grpc_api import GrpcBackend
-from kerascnn.client.local import LocalBackend
-from kerascnn.client.prediction import ServerError, tf_error_line
-from kerascnn.client.rest import RestBackend
-from kerascnn.contract import GRADCAM_SIGNATURE
+from kerascnn.client.prediction import MissingSignature, as_text
+from kerascnn.contract import (
+    CLASS_ID,
+    GRADCAM_SIGNATURE,
+    HEATMAP_OUTPUT,
+    IMAGE_BYTES_INPUT,
+    LABEL_OUTPUT,
+    OVERLAY_OUTPUT,
+    PROBABILITY_OUTPUT,
+)
 from kerascnn.errors import UsageError
-
-"""The export's Grad-CAM signature (:data:`kerascnn.gradcam.SIGNATURE`; kept TensorFlow-free
-here so a REST client needs no TensorFlow)."""
-
-OVERLAY_OUTPUT = "heatmap_png_bytes"
-"""The signature's PNG overlay output (:data:`kerascnn.gradcam.OVERLAY_OUTPUT`)."""
 
 
 @dataclass
@@ -63,102 +61,29 @@ def explain(client, payloads: list[bytes], class_ids: list[int]) -> list[dict]:
         >>> explain(client, [png_bytes], [-1])[0]["label"]  # doctest: +SKIP
         'dog'
     """
-    backend = client._backend
-    if isinstance(backend, LocalBackend):
-        columns = _explain_local(backend, payloads, class_ids)
-    elif isinstance(backend, RestBackend):
-        columns = _explain_rest(backend, payloads, class_ids)
-    elif isinstance(backend, GrpcBackend):
-        columns = _explain_grpc(backend, payloads, class_ids)
-    else:  # pragma: no cover - every Client has one of the three
-        raise UsageError(f"Grad-CAM is not available through {client.description}")
+    inputs = {
+        IMAGE_BYTES_INPUT: np.array(payloads, dtype=object),
+        CLASS_ID: np.array(class_ids, "int64"),
+    }
+    try:
+        columns = client.call_signature(GRADCAM_SIGNATURE, inputs)
+    except MissingSignature:
+        raise UsageError(
+            f"{client.description} has no {GRADCAM_SIGNATURE} signature: export the model "
+            "again with kerascnn export (without --no-gradcam)"
+        ) from None
     return [
         {
-            "heatmap": np.asarray(columns["heatmap"][i], "float32"),
-            "heatmap_png": columns["heatmap_png"][i],
-            "class_id": int(columns["class_id"][i]),
-            "label": _text(columns["label"][i]),
-            "probability": float(columns["probability"][i]),
+            "heatmap": np.asarray(columns[HEATMAP_OUTPUT][i], "float32"),
+            # Over REST the name's "_bytes" ending makes TF Serving send it as {"b64": ...},
+            # which the transport decodes: bytes on every transport.
+            "heatmap_png": columns[OVERLAY_OUTPUT][i],
+            "class_id": int(columns[CLASS_ID][i]),
+            "label": as_text(columns[LABEL_OUTPUT][i]),
+            "probability": float(columns[PROBABILITY_OUTPUT][i]),
         }
         for i in range(len(payloads))
     ]
-
-
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _missing(description: str) -> UsageError:
-    return UsageError(
-        f"{description} has no {GRADCAM_SIGNATURE} signature: export the model again with "
-        "kerascnn export (without --no-gradcam)"
-    )
-
-
-def _explain_local(backend, payloads, class_ids):
-    import tensorflow as tf
-
-    fn = backend._functions.get(GRADCAM_SIGNATURE)
-    if fn is None:
-        raise _missing(backend.description)
-    try:
-        out = fn(
-            image_bytes=tf.constant(payloads, tf.string),
-            class_id=tf.constant(class_ids, tf.int64),
-        )
-    except tf.errors.InvalidArgumentError as exc:
-        raise ServerError(tf_error_line(exc)) from None
-    columns = {key: value.numpy() for key, value in out.items()}
-    columns["heatmap_png"] = columns.pop(OVERLAY_OUTPUT)
-    return columns
-
-
-def _explain_rest(backend, payloads, class_ids):
-    instances = [
-        {"image_bytes": {"b64": base64.b64encode(data).decode("ascii")}, "class_id": int(cid)}
-        for data, cid in zip(payloads, class_ids)
-    ]
-    body = {"signature_name": GRADCAM_SIGNATURE, "instances": instances}
-    try:
-        rows = backend._call("POST", backend.model_path + ":predict", json=body)["predictions"]
-    except ServerError as exc:
-        if GRADCAM_SIGNATURE in str(exc) and "not found" in str(exc).lower():
-            raise _missing(backend.model_path) from None
-        raise
-    return {
-        "heatmap": [r["heatmap"] for r in rows],
-        # The name ends in "_bytes", so TF Serving's REST API sends it as {"b64": ...}.
-        "heatmap_png": [_png_from_json(r[OVERLAY_OUTPUT]) for r in rows],
-        "class_id": [r["class_id"] for r in rows],
-        "label": [r["label"] for r in rows],
-        "probability": [r["probability"] for r in rows],
-    }
-
-
-def _png_from_json(value) -> bytes:
-    if not (isinstance(value, dict) and "b64" in value):
-        raise ServerError(f"{OVERLAY_OUTPUT} did not come back as {{\"b64\": ...}}")
-    return base64.b64decode(value["b64"])
-
-
-def _explain_grpc(backend, payloads, class_ids):
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
-
-    request = predict_pb2.PredictRequest(model_spec=backend._spec(GRADCAM_SIGNATURE))
-    request.inputs["image_bytes"].CopyFrom(
-        tf.make_tensor_proto(np.array(payloads, dtype=object))
-    )
-    request.inputs["class_id"].CopyFrom(tf.make_tensor_proto(np.array(class_ids, "int64")))
-    try:
-        response = backend._rpc(backend.stub.Predict, request)
-    except ServerError as exc:
-        if GRADCAM_SIGNATURE in str(exc):
-            raise _missing(backend.description) from None
-        raise
-    columns = {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
-    columns["heatmap_png"] = columns.pop(OVERLAY_OUTPUT)
-    return columns
 
 
 def _overlay_names(sources) -> list[str]:

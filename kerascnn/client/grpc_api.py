@@ -12,9 +12,22 @@ import re
 
 import numpy as np
 
-from kerascnn.client.prediction import ServerError, prediction_rows, tf_error_line
+from kerascnn.client.prediction import (
+    MissingSignature,
+    ServerError,
+    predict_inputs,
+    prediction_rows,
+    tf_error_line,
+)
 from kerascnn.client.retry import ServerUnavailable
-from kerascnn.contract import CLASS_NAMES_SIGNATURE, PIXELS_SIGNATURE
+from kerascnn.contract import (
+    CLASS_ID,
+    CLASS_NAMES_SIGNATURE,
+    LABEL_OUTPUT,
+    PIXELS_INPUT,
+    PIXELS_SIGNATURE,
+    PROBABILITIES_OUTPUT,
+)
 from kerascnn.errors import KerasCNNError, UsageError
 
 GRPC_MAX_MESSAGE = 256 * 1024 * 1024  # far above gRPC's 4 MiB default
@@ -85,38 +98,36 @@ class GrpcBackend:
         self._answered = True
         return response
 
-    def _predict_request(self, signature, input_name, value):
+    def call_signature(self, signature: str, inputs: dict) -> dict:
+        """Run ``signature`` on ``inputs`` ({input name: NumPy array of its dtype, a batch})
+        with one ``Predict`` call; {output name: NumPy array} back, string outputs as bytes. A
+        signature the model lacks raises :class:`MissingSignature`, a refused input
+        :class:`ServerError`."""
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest(model_spec=self._spec(signature))
-        request.inputs[input_name].CopyFrom(tf.make_tensor_proto(value))
-        response = self._rpc(self.stub.Predict, request)
-        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+        try:
+            response = self._rpc(self.stub.Predict, request)
+        except ServerError as exc:
+            raise MissingSignature.from_server(exc, signature) from None
+        return {name: tf.make_ndarray(value) for name, value in response.outputs.items()}
 
     def class_names(self):
         if self._names is None:
             if self._class_count is None:
                 return None
-            out = self._predict_request(
-                CLASS_NAMES_SIGNATURE, "class_id", np.arange(self._class_count, dtype="int64")
-            )
-            self._names = [s.decode("utf-8") for s in out["label"]]
+            ids = np.arange(self._class_count, dtype="int64")
+            out = self.call_signature(CLASS_NAMES_SIGNATURE, {CLASS_ID: ids})
+            self._names = [s.decode("utf-8") for s in out[LABEL_OUTPUT]]
         return self._names
 
     def predict(self, payload):
-        if self.signature == PIXELS_SIGNATURE:
-            out = self._predict_request(
-                self.signature, "images", np.stack(payload).astype("float32")
-            )
-        else:
-            out = self._predict_request(
-                self.signature, "image_bytes", np.array(payload, dtype=object)
-            )
-        self._class_count = out["probabilities"].shape[-1]
-        return prediction_rows(
-            out["probabilities"], out["class_id"], [s.decode("utf-8") for s in out["label"]]
-        )
+        out = self.call_signature(self.signature, predict_inputs(self.signature, payload))
+        self._class_count = out[PROBABILITIES_OUTPUT].shape[-1]
+        return prediction_rows(out)
 
     def fetch_input_shape(self):
         """``(height, width, channels)`` of the model's pixel input, or None if it has none."""
@@ -132,6 +143,6 @@ class GrpcBackend:
         if PIXELS_SIGNATURE not in sig_map.signature_def:
             return None
         inputs = sig_map.signature_def[PIXELS_SIGNATURE].inputs
-        if "images" not in inputs:
+        if PIXELS_INPUT not in inputs:
             return None
-        return tuple(int(d.size) for d in inputs["images"].tensor_shape.dim[1:])
+        return tuple(int(d.size) for d in inputs[PIXELS_INPUT].tensor_shape.dim[1:])

@@ -12,8 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.client.prediction import ServerError, prediction_rows, tf_error_line
-from kerascnn.contract import CLASS_NAMES_SIGNATURE, PIXELS_SIGNATURE
+from kerascnn.client.prediction import (
+    MissingSignature,
+    ServerError,
+    predict_inputs,
+    prediction_rows,
+    tf_error_line,
+)
+from kerascnn.contract import (
+    CLASS_ID,
+    CLASS_NAMES_SIGNATURE,
+    LABEL_OUTPUT,
+    PIXELS_INPUT,
+    PIXELS_SIGNATURE,
+    PROBABILITIES_OUTPUT,
+)
 from kerascnn.errors import UsageError
 from kerascnn.loading import load_model, resolve_local_model
 
@@ -57,7 +70,7 @@ class LocalBackend:
             self._functions = dict(loaded.model.signatures)
             spec = self._functions.get(PIXELS_SIGNATURE)
             if spec is not None:
-                shape = spec.structured_input_signature[1]["images"].shape
+                shape = spec.structured_input_signature[1][PIXELS_INPUT].shape
                 self.input_shape = tuple(int(d) for d in shape[1:])
             else:
                 self.input_shape = None
@@ -72,17 +85,30 @@ class LocalBackend:
             )
         self.signature = signature
 
+    def call_signature(self, signature: str, inputs: dict) -> dict:
+        """Run ``signature`` on ``inputs`` ({input name: NumPy array of its dtype, a batch});
+        {output name: NumPy array} back, string outputs as bytes. A signature the model lacks
+        raises :class:`MissingSignature`, an input it refuses :class:`ServerError`."""
+        import tensorflow as tf
+
+        fn = self._functions.get(signature)
+        if fn is None:
+            raise MissingSignature(f"{self.description} has no {signature} signature", signature)
+        try:
+            out = fn(**{name: tf.constant(value) for name, value in inputs.items()})
+        except tf.errors.InvalidArgumentError as exc:
+            raise ServerError(tf_error_line(exc)) from None
+        return {name: value.numpy() for name, value in out.items()}
+
     def class_names(self):
         if self._names is None:
-            import tensorflow as tf
-
-            fn = self._functions.get(CLASS_NAMES_SIGNATURE)
-            if fn is None:
-                return None
             # probabilities' width is the class count; ask for every id.
-            count = self._count_classes()
-            labels = fn(class_id=tf.range(count, dtype=tf.int64))["label"].numpy()
-            self._names = [s.decode("utf-8") for s in labels]
+            ids = np.arange(self._count_classes(), dtype="int64")
+            try:
+                out = self.call_signature(CLASS_NAMES_SIGNATURE, {CLASS_ID: ids})
+            except MissingSignature:
+                return None
+            self._names = [s.decode("utf-8") for s in out[LABEL_OUTPUT]]
         return self._names
 
     def fetch_input_shape(self):
@@ -91,24 +117,11 @@ class LocalBackend:
 
     def _count_classes(self):
         fn = self._functions[self.signature]
-        return int(fn.structured_outputs["probabilities"].shape[-1])
+        return int(fn.structured_outputs[PROBABILITIES_OUTPUT].shape[-1])
 
     def predict(self, payload):
-        import tensorflow as tf
-
-        fn = self._functions[self.signature]
-        try:
-            if self.signature == PIXELS_SIGNATURE:
-                out = fn(images=tf.constant(np.stack(payload), tf.float32))
-            else:
-                out = fn(image_bytes=tf.constant(payload, tf.string))
-        except tf.errors.InvalidArgumentError as exc:
-            raise ServerError(tf_error_line(exc)) from None
-        return prediction_rows(
-            out["probabilities"].numpy(),
-            out["class_id"].numpy(),
-            [s.decode("utf-8") for s in out["label"].numpy()],
-        )
+        out = self.call_signature(self.signature, predict_inputs(self.signature, payload))
+        return prediction_rows(out)
 
 
 def _check_resolved(resolved: Path, model_name, version) -> None:

@@ -17,11 +17,52 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kerascnn.contract import (
+    CLASS_ID,
+    IMAGE_BYTES_INPUT,
+    LABEL_OUTPUT,
+    PIXELS_INPUT,
+    PIXELS_SIGNATURE,
+    PROBABILITIES_OUTPUT,
+)
 from kerascnn.errors import KerasCNNError
 
 
 class ServerError(KerasCNNError):
     """The server answered with an error about the request (bad image, too many pixels...)."""
+
+
+class MissingSignature(ServerError):
+    """The model has no signature named ``signature`` (an export made elsewhere, or without
+    ``serving_gradcam``). The message is the server's own, so predicting through a missing
+    signature reads as it always did.
+
+    Example:
+        >>> MissingSignature('Serving signature key "serving_gradcam" not found.',
+        ...                  "serving_gradcam").signature
+        'serving_gradcam'
+    """
+
+    def __init__(self, message: str, signature: str):
+        super().__init__(message)
+        self.signature = signature
+
+    @classmethod
+    def from_server(cls, error: ServerError, signature: str) -> ServerError:
+        """``error`` as a MissingSignature when the server said ``signature`` is not there
+        (TF Serving: ``Serving signature key "NAME" not found.``), else ``error`` itself.
+
+        Example:
+            >>> error = ServerError('server error 400: Serving signature key "x" not found.')
+            >>> type(MissingSignature.from_server(error, "x")).__name__
+            'MissingSignature'
+            >>> type(MissingSignature.from_server(ServerError("bad image"), "x")).__name__
+            'ServerError'
+        """
+        text = str(error)
+        if f'"{signature}"' in text and "not found" in text.lower():
+            return cls(text, signature)
+        return error
 
 
 @dataclass
@@ -84,11 +125,35 @@ def tf_error_line(exc) -> str:
     return text.strip()
 
 
-def prediction_rows(probabilities, class_ids, labels):
-    """``(probabilities, class_id, label)`` per image, as every backend answers."""
+def as_text(value) -> str:
+    """A string tensor's element as text: bytes from TensorFlow, already text from JSON.
+
+    Example:
+        >>> as_text(b"dog"), as_text("dog")
+        ('dog', 'dog')
+    """
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def predict_inputs(signature: str, payload: list) -> dict:
+    """A predict signature's inputs for a batch of prepared images: ``serving_pixels`` takes
+    pixel arrays, ``serving_default`` encoded bytes.
+
+    Example:
+        >>> predict_inputs("serving_default", [b"png"])
+        {'image_bytes': array([b'png'], dtype=object)}
+    """
+    if signature == PIXELS_SIGNATURE:
+        return {PIXELS_INPUT: np.stack(payload).astype("float32")}
+    return {IMAGE_BYTES_INPUT: np.array(payload, dtype=object)}
+
+
+def prediction_rows(outputs: dict):
+    """``(probabilities, class_id, label)`` per image, as every backend answers, from a predict
+    signature's outputs ({output name: a column})."""
     return [
-        (np.asarray(p, dtype="float32"), int(c), str(lab))
-        for p, c, lab in zip(probabilities, class_ids, labels)
+        (np.asarray(p, dtype="float32"), int(c), as_text(lab))
+        for p, c, lab in zip(outputs[PROBABILITIES_OUTPUT], outputs[CLASS_ID], outputs[LABEL_OUTPUT])
     ]
 
 

@@ -12,9 +12,21 @@ import base64
 
 import numpy as np
 
-from kerascnn.client.prediction import ServerError, tf_error_line
+from kerascnn.client.prediction import (
+    MissingSignature,
+    ServerError,
+    prediction_rows,
+    tf_error_line,
+)
 from kerascnn.client.retry import ServerUnavailable
-from kerascnn.contract import CLASS_NAMES_SIGNATURE, PIXELS_SIGNATURE
+from kerascnn.contract import (
+    CLASS_ID,
+    CLASS_NAMES_SIGNATURE,
+    LABEL_OUTPUT,
+    PIXELS_INPUT,
+    PIXELS_SIGNATURE,
+    PROBABILITIES_OUTPUT,
+)
 from kerascnn.errors import KerasCNNError, UsageError
 
 
@@ -35,6 +47,8 @@ class RestBackend:
         self.model_path = self.url + path
         self.description = self.model_path
         self._names = None
+        self._class_count = None
+        self._signature_defs = None
         self.input_shape = None
         self._answered = False  # once the server answered, a lost connection is worth a retry
 
@@ -64,41 +78,102 @@ class RestBackend:
             raise ServerUnavailable(self.url, f"HTTP 503: {tf_error_line(str(message))}")
         raise ServerError(f"server error {response.status_code}: {tf_error_line(str(message))}")
 
-    def _predict_request(self, signature, instances):
-        body = {"signature_name": signature, "instances": instances}
-        return self._call("POST", self.model_path + ":predict", json=body)["predictions"]
+    def _predict(self, body: dict, signature: str, answer: str):
+        body = {"signature_name": signature, **body}
+        try:
+            return self._call("POST", self.model_path + ":predict", json=body)[answer]
+        except ServerError as exc:
+            raise MissingSignature.from_server(exc, signature) from None
+
+    def call_signature(self, signature: str, inputs: dict) -> dict:
+        """Run ``signature`` on ``inputs`` ({input name: NumPy array of its dtype, a batch})
+        with one columnar ``:predict`` request; {output name: NumPy array} back, string outputs
+        as bytes (numbers as JSON carries them: float64, int64). A signature the model lacks
+        raises :class:`MissingSignature`, a refused input :class:`ServerError`."""
+        columns = {name: json_value(value) for name, value in inputs.items()}
+        outputs = self._predict({"inputs": columns}, signature, "outputs")
+        if not isinstance(outputs, dict) or set(outputs) == {"b64"}:
+            # TF Serving leaves out the name of a signature's only output.
+            outputs = {self._output_names(signature)[0]: outputs}
+        return {name: array_from_json(value) for name, value in outputs.items()}
+
+    def _output_names(self, signature: str) -> list[str]:
+        return sorted(self._signature_def(signature).get("outputs", {}))
+
+    def _signature_def(self, signature: str) -> dict:
+        """``signature``'s SignatureDef from the model's metadata, asked once per client."""
+        if self._signature_defs is None:
+            meta = self._call("GET", self.model_path + "/metadata")
+            self._signature_defs = meta["metadata"]["signature_def"]["signature_def"]
+        return self._signature_defs.get(signature, {})
 
     def class_names(self):
         if self._names is None:
             count = self._class_count
             if count is None:
                 return None
-            rows = self._predict_request(CLASS_NAMES_SIGNATURE, list(range(count)))
-            self._names = [r["label"] if isinstance(r, dict) else r for r in rows]
+            rows = self._predict({"instances": list(range(count))}, CLASS_NAMES_SIGNATURE,
+                                 "predictions")
+            self._names = [r[LABEL_OUTPUT] if isinstance(r, dict) else r for r in rows]
         return self._names
 
     def predict(self, payload):
-        if self.signature == PIXELS_SIGNATURE:
-            instances = [p.tolist() for p in payload]
-        else:
-            instances = [{"b64": base64.b64encode(b).decode("ascii")} for b in payload]
-        rows = self._predict_request(self.signature, instances)
-        self._class_count = len(rows[0]["probabilities"]) if rows else None
-        return [
-            (np.asarray(r["probabilities"], "float32"), int(r["class_id"]), r["label"])
-            for r in rows
-        ]
-
-    _class_count = None
+        rows = self._predict({"instances": json_value(payload)}, self.signature, "predictions")
+        self._class_count = len(rows[0][PROBABILITIES_OUTPUT]) if rows else None
+        outputs = (PROBABILITIES_OUTPUT, CLASS_ID, LABEL_OUTPUT)
+        return prediction_rows({name: [row[name] for row in rows] for name in outputs})
 
     def fetch_input_shape(self):
         """``(height, width, channels)`` of the model's pixel input, or None if it has none."""
-        meta = self._call("GET", self.model_path + "/metadata")
-        sig = meta["metadata"]["signature_def"]["signature_def"].get(PIXELS_SIGNATURE)
-        if sig is None or "images" not in sig.get("inputs", {}):
+        inputs = self._signature_def(PIXELS_SIGNATURE).get("inputs", {})
+        if PIXELS_INPUT not in inputs:
             return None
-        dims = sig["inputs"]["images"]["tensor_shape"]["dim"]
-        return tuple(int(d["size"]) for d in dims[1:])
+        return tuple(int(d["size"]) for d in inputs[PIXELS_INPUT]["tensor_shape"]["dim"][1:])
+
+
+def json_value(value):
+    """A tensor value as TF Serving's REST API reads it: bytes as ``{"b64": ...}``, arrays as
+    nested lists.
+
+    Example:
+        >>> json_value(np.array([b"hi", b"yo"], dtype=object))
+        [{'b64': 'aGk='}, {'b64': 'eW8='}]
+        >>> json_value([np.array([1.5, 2.0], "float32")])
+        [[1.5, 2.0]]
+    """
+    if isinstance(value, np.ndarray | np.generic):
+        value = value.tolist()
+    if isinstance(value, bytes | bytearray):
+        return {"b64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    return value
+
+
+def array_from_json(value) -> np.ndarray:
+    """An output as TF Serving's REST API writes it, as a NumPy array: ``{"b64": ...}`` and text
+    become bytes (in an object array, as TensorFlow gives strings), numbers stay numbers.
+
+    Example:
+        >>> array_from_json([{"b64": "aGk="}, "yo"])
+        array([b'hi', b'yo'], dtype=object)
+        >>> array_from_json([[0.5, 1.0]]).shape
+        (1, 2)
+    """
+    def convert(item):
+        if isinstance(item, dict) and set(item) == {"b64"}:
+            return base64.b64decode(item["b64"])
+        if isinstance(item, str):
+            return item.encode("utf-8")
+        if isinstance(item, list):
+            return [convert(element) for element in item]
+        return item
+
+    converted = convert(value)
+    array = np.array(converted)
+    if array.dtype.kind in "SU":  # NumPy's fixed-width bytes would drop trailing NUL bytes
+        array = np.array(converted, dtype=object)
+    return array
 
 
 def _wrapped_errors(exc: BaseException) -> list[BaseException]:
