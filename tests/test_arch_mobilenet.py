@@ -233,24 +233,25 @@ def _assert_same_outputs(reference, model, rename, seed: int) -> None:
 SMALL = (57, 71, 3)
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_mobilenet_computes_exactly_what_keras_applications_mobilenet_computes(alpha):
-    reference = keras.applications.MobileNet(
-        weights=None, input_shape=SMALL, classes=10, alpha=alpha, classifier_activation=None
-    )
-    model = build("mobilenet", input_shape=SMALL, num_classes=10, alpha=alpha,
-                  classifier_activation=None)
-    _assert_same_outputs(reference, model, _keras_mobilenet_name, seed=1)
+# Our name: keras.applications' builder, its layer names in ours, the seed of its weights.
+V1_V2_REFERENCES = {
+    "mobilenet": ("MobileNet", _keras_mobilenet_name, 1),
+    "mobilenet_v2": ("MobileNetV2", _keras_mobilenet_v2_name, 2),
+}
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.35])
-def test_mobilenet_v2_computes_exactly_what_keras_applications_mobilenetv2_computes(alpha):
-    reference = keras.applications.MobileNetV2(
+@pytest.mark.parametrize(
+    "name,alpha",
+    [("mobilenet", 1.0), ("mobilenet", 0.5), ("mobilenet_v2", 1.0), ("mobilenet_v2", 0.35)],
+)
+def test_mobilenet_v1_v2_compute_exactly_what_keras_applications_computes(name, alpha):
+    reference_builder, rename, seed = V1_V2_REFERENCES[name]
+    reference = getattr(keras.applications, reference_builder)(
         weights=None, input_shape=SMALL, classes=10, alpha=alpha, classifier_activation=None
     )
-    model = build("mobilenet_v2", input_shape=SMALL, num_classes=10, alpha=alpha,
+    model = build(name, input_shape=SMALL, num_classes=10, alpha=alpha,
                   classifier_activation=None)
-    _assert_same_outputs(reference, model, _keras_mobilenet_v2_name, seed=2)
+    _assert_same_outputs(reference, model, rename, seed=seed)
 
 
 @pytest.mark.parametrize(

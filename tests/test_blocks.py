@@ -100,16 +100,8 @@ def test_zero_padding_equal_to_same_uses_no_extra_layer_but_strided_padding_does
 
 @pytest.mark.parametrize("mode,np_mode", [("circular", "wrap"), ("reflect", "reflect")])
 def test_circular_and_reflect_conv_equal_valid_conv_on_numpy_padded_input(mode, np_mode):
-    model = _model(
-        blocks.conv_bn_act,
-        (6, 7, 2),
-        filters=3,
-        kernel_size=3,
-        padding=mode,
-        batch_norm=False,
-        activation=None,
-        name="c",
-    )
+    plain = dict(filters=3, batch_norm=False, activation=None, name="c")  # the bare conv
+    model = _model(blocks.conv_bn_act, (6, 7, 2), kernel_size=3, padding=mode, **plain)
     assert isinstance(model.get_layer("c_pad"), Padding2D)
     x = np.random.default_rng(0).normal(size=(2, 6, 7, 2)).astype("float32")
     kernel, bias = model.get_layer("c_conv").get_weights()
@@ -117,16 +109,7 @@ def test_circular_and_reflect_conv_equal_valid_conv_on_numpy_padded_input(mode, 
     want = keras.ops.convert_to_numpy(keras.ops.conv(padded, kernel, padding="valid")) + bias
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
     # The same via an explicit int and padding_mode, as torch's Conv2d(padding=1, padding_mode=...).
-    explicit = _model(
-        blocks.conv_bn_act,
-        (6, 7, 2),
-        filters=3,
-        padding=1,
-        padding_mode=mode,
-        batch_norm=False,
-        activation=None,
-        name="c",
-    )
+    explicit = _model(blocks.conv_bn_act, (6, 7, 2), padding=1, padding_mode=mode, **plain)
     explicit.get_layer("c_conv").set_weights([kernel, bias])
     np.testing.assert_allclose(explicit.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
 

@@ -554,28 +554,23 @@ def test_augmentation_is_per_image_and_new_every_epoch(name):
     """One image repeated: the augmented batch must hold different versions of it."""
     image = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
     x, y = np.repeat(image[None], 32, axis=0), np.arange(32) % 2
-    b = load_data(
-        (x, y),
-        input_shape=(16, 16, 1),
-        augment=[name],
-        val_split=0,
-        test_split=0,
-        batch_size=32,
-        seed=0,
-    )
-    first, second = (next(iter(b.train))[0].numpy() for _ in range(2))
+
+    def augmented():
+        return load_data(
+            (x, y),
+            input_shape=(16, 16, 1),
+            augment=[name],
+            val_split=0,
+            test_split=0,
+            batch_size=32,
+            seed=0,
+        ).train
+
+    train = augmented()
+    first, second = (next(iter(train))[0].numpy() for _ in range(2))
     assert len({im.tobytes() for im in first}) >= 2  # not one transform for the whole batch
     assert not np.allclose(first, second)
-    again = load_data(
-        (x, y),
-        input_shape=(16, 16, 1),
-        augment=[name],
-        val_split=0,
-        test_split=0,
-        batch_size=32,
-        seed=0,
-    )
-    assert np.allclose(next(iter(again.train))[0].numpy(), first)  # seeded
+    assert np.allclose(next(iter(augmented()))[0].numpy(), first)  # seeded
 
 
 def test_batches_stay_float32_under_mixed_precision():
