@@ -95,7 +95,8 @@ def test_cli_reads_exponent_numbers_from_a_config_file_and_names_a_bad_field(tmp
 
 def _train_small_folder_run(cli, workdir: Path, *extra):
     """``kerascnn train --data shapes/`` run from ``workdir`` with relative paths, as a user
-    in a fresh project folder types it; returns the run folder (absolute)."""
+    in a fresh project folder (created here) types it; returns the run folder (absolute)."""
+    workdir.mkdir()
     write_png_folder(workdir / "shapes", per_class=8, size=16)
     proc = cli("train", "--model", "lenet5", "--data", "shapes/", "--input-shape", "32,32,3",
                "--epochs", "1", "--batch-size", "8", "--no-tensorboard", "--name", "shapes",
@@ -117,7 +118,6 @@ def _evaluate_from_a_new_directory(cli, run: Path, elsewhere: Path) -> Path:
 @pytest.mark.slow
 def test_a_run_folder_evaluates_and_resumes_from_another_directory(tmp_path, cli):
     workdir = tmp_path / "project"
-    workdir.mkdir()
     run = _train_small_folder_run(cli, workdir)
     stored = yaml.safe_load((run / "config.yaml").read_text())
     # The data folder is stored absolute; what the user typed stays in the run's meta.
@@ -146,7 +146,6 @@ def test_evaluate_finds_the_data_of_a_run_stored_with_a_relative_path(tmp_path, 
     # Runs written before data was stored absolute keep "data: shapes/": evaluate looks for
     # it beside the folder that held runs/ when training ran.
     workdir = tmp_path / "project"
-    workdir.mkdir()
     run = _train_small_folder_run(cli, workdir)
     document = yaml.safe_load((run / "config.yaml").read_text())
     document["data"], document["project"] = "shapes/", "runs"
