@@ -44,6 +44,7 @@ from kerascnn.contract import (
     DEFAULT_BASE,
     DEFAULT_MAX_PIXELS,
     DEFAULT_SIGNATURE,
+    GRADCAM_SIGNATURE,
     IMAGE_BYTES_INPUT,
     LABEL_OUTPUT,
     LABELS_FILE,
@@ -56,7 +57,6 @@ from kerascnn.contract import (
     version_numbers,
 )
 from kerascnn.errors import KerasCNNError, UsageError
-from kerascnn.gradcam import SIGNATURE as GRADCAM_SIGNATURE
 from kerascnn.gradcam import gradcam_signature
 from kerascnn.loading import load_keras_model
 from kerascnn.preprocessing import UNIT, InputSpec, preprocess
