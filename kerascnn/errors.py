@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import numbers
 import os
 from collections.abc import Iterable
 
@@ -81,6 +82,23 @@ def _typo_gap(typed: str, candidate: str) -> int:
     typed, candidate = typed.translate(_LOOKALIKES), candidate.translate(_LOOKALIKES)
     gap = sum(abs(ord(a) - ord(b)) for a, b in zip(typed, candidate))
     return gap + 128 * abs(len(typed) - len(candidate))
+
+
+def positive_int(value, what: str) -> int:
+    """``value`` as an ``int`` if it is a whole number >= 1, else a UsageError naming ``what``.
+    ``bool`` is refused (Python counts it as an int, no user does); NumPy integers pass.
+
+    Example:
+        >>> positive_int(3, "stride")
+        3
+        >>> positive_int(0, "stride")
+        Traceback (most recent call last):
+        ...
+        kerascnn.errors.UsageError: stride must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise UsageError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:

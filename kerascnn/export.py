@@ -56,7 +56,7 @@ from kerascnn.contract import (
     check_name,
     version_numbers,
 )
-from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.errors import KerasCNNError, UsageError, positive_int
 from kerascnn.gradcam import gradcam_signature
 from kerascnn.loading import load_keras_model
 from kerascnn.preprocessing import UNIT, InputSpec, preprocess
@@ -452,8 +452,8 @@ def export_model(
     """
     if max_pixels is None or int(max_pixels) <= 0:
         raise UsageError(f"--max-pixels must be a positive number, got {max_pixels!r}")
-    if version is not None and int(version) <= 0:
-        raise UsageError(f"--version must be a positive integer, got {version!r}")
+    if version is not None:
+        positive_int(version, "--version")
     loaded = load_keras_model(source, class_names=class_names, weights=weights)
     name = check_name(name or _clean_name(loaded.name), "model name")
     model_dir = Path(base) / name

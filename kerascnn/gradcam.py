@@ -28,7 +28,15 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from kerascnn.contract import GRADCAM_SIGNATURE
+from kerascnn.contract import (
+    CLASS_ID,
+    GRADCAM_SIGNATURE,
+    HEATMAP_OUTPUT,
+    IMAGE_BYTES_INPUT,
+    LABEL_OUTPUT,
+    OVERLAY_OUTPUT,
+    PROBABILITY_OUTPUT,
+)
 from kerascnn.errors import KerasCNNError, UsageError
 
 SIGNATURE = GRADCAM_SIGNATURE  # the name lives in kerascnn.contract
@@ -39,8 +47,6 @@ The overlay's name ends in ``_bytes`` on purpose: TF Serving's REST API base64-e
 output (``{"b64": ...}``) only when its name ends so; any other name would put raw PNG bytes
 into the JSON answer, which no JSON parser reads back intact."""
 
-OVERLAY_OUTPUT = "heatmap_png_bytes"
-"""The output holding the PNG overlay (see :data:`SIGNATURE` for why the suffix)."""
 
 OVERLAY_MAX_SIDE = 1024
 """``heatmap_png_bytes`` is drawn over the input image shrunk to at most this many pixels a side, so a
@@ -315,17 +321,17 @@ def gradcam_signature(model, decode_one, class_names, input_shape):
                 fn_output_signature=tf.TensorSpec([], tf.string),
             )
         return {
-            "heatmap": result["heatmap"],
+            HEATMAP_OUTPUT: result["heatmap"],
             OVERLAY_OUTPUT: pngs,
-            "class_id": result["class_id"],
-            "label": tf.gather(class_names, result["class_id"]),
-            "probability": result["probability"],
+            CLASS_ID: result["class_id"],
+            LABEL_OUTPUT: tf.gather(class_names, result["class_id"]),
+            PROBABILITY_OUTPUT: result["probability"],
         }
 
     return tf.function(
         serving_gradcam,
         input_signature=[
-            tf.TensorSpec([None], tf.string, name="image_bytes"),
-            tf.TensorSpec([None], tf.int64, name="class_id"),
+            tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT),
+            tf.TensorSpec([None], tf.int64, name=CLASS_ID),
         ],
     )

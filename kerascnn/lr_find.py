@@ -21,12 +21,12 @@ import keras
 import numpy as np
 
 from kerascnn.console import say, verbosity
-from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.errors import KerasCNNError, UsageError, positive_int
 from kerascnn.factories import build_model, default_input_shape, load_training_data
 from kerascnn.optim import ExponentialRamp, SparseCrossentropy, make_optimizer
 from kerascnn.plots import plot_lr_find
 from kerascnn.runs import RunPaths, atomic_write_text, claim_run_dir
-from kerascnn.train_config import LR_FIND_RUN_NAME, TrainConfig, check_positive_int
+from kerascnn.train_config import LR_FIND_RUN_NAME, TrainConfig
 
 
 @dataclass
@@ -113,7 +113,7 @@ def lr_find(
     config.validate()
     if not 0 < start_lr < end_lr:
         raise UsageError(f"need 0 < start_lr < end_lr, got {start_lr:g} and {end_lr:g}")
-    check_positive_int("steps", steps)
+    positive_int(steps, "steps")
     level = verbosity(verbose)
     keras.utils.set_random_seed(config.seed)
     bundle = load_training_data(config, default_input_shape(config))

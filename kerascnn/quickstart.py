@@ -23,7 +23,7 @@ import numpy as np
 
 from kerascnn.client import Client, Prediction, format_table
 from kerascnn.console import say, verbosity
-from kerascnn.contract import DEFAULT_BASE
+from kerascnn.contract import DEFAULT_BASE, version_numbers
 from kerascnn.errors import KerasCNNError
 from kerascnn.evaluate import evaluate
 from kerascnn.export import export_model
@@ -107,8 +107,7 @@ def _kept_versions_note(export_path: Path) -> list[str]:
     """What a user who exported before needs to hear: the older versions are kept, and a
     version label in the ``models.config`` beside the base still names the version it named."""
     model_dir, version = export_path.parent, int(export_path.name)
-    older = sorted(int(p.name) for p in model_dir.iterdir()
-                   if p.is_dir() and p.name.isdigit() and int(p.name) != version)
+    older = [v for v in version_numbers(model_dir) if v != version]
     if not older:
         return []
     kept = ", ".join(map(str, older))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerascnn.arithmetic import image_shape
-from kerascnn.errors import KerasCNNError, UsageError, unknown_name
+from kerascnn.errors import KerasCNNError, UsageError, positive_int, unknown_name
 from kerascnn.runs import RunPaths, check_run_name, holds_no_epoch, read_resume_state
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
@@ -247,9 +247,9 @@ class TrainConfig:
             raise unknown_name("strategy", self.strategy, STRATEGIES)
         if self.precision not in PRECISIONS:
             raise unknown_name("precision", self.precision, PRECISIONS)
-        check_positive_int("epochs", self.epochs)
+        positive_int(self.epochs, "epochs")
         parse_tfds_split(self.tfds_split)
-        check_positive_int("batch_size", self.batch_size)
+        positive_int(self.batch_size, "batch_size")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a positive number, not {self.learning_rate!r}")
         for name in ("l1", "l2", "label_smoothing", "warmup_epochs", "step_gamma"):
@@ -261,7 +261,7 @@ class TrainConfig:
         if self.dropout_rate is not None and not 0 <= self.dropout_rate < 1:
             raise UsageError(f"dropout_rate must be in [0, 1), not {self.dropout_rate}")
         if self.patience is not None:
-            check_positive_int("patience", self.patience)
+            positive_int(self.patience, "patience")
         self._validate_fine_tuning()
         for name in ("histogram_freq", "profile_batch"):
             value = getattr(self, name)
@@ -413,19 +413,6 @@ def check_setting_type(name: str, value) -> None:
         exact = False
     if not exact:
         raise UsageError(f"{name} must be {_kind_words(kind)}, not {value!r}")
-
-
-def check_positive_int(name: str, value) -> None:
-    """Fail with a :class:`UsageError` naming ``name`` unless ``value`` is an int >= 1.
-
-    Example:
-        >>> check_positive_int("epochs", 3)
-        >>> check_positive_int("epochs", 0)
-        Traceback (most recent call last):
-        kerascnn.errors.UsageError: epochs must be a positive integer, not 0
-    """
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UsageError(f"{name} must be a positive integer, not {value!r}")
 
 
 def _shape(value) -> tuple[int, int, int]:

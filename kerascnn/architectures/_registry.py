@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kerascnn.arithmetic import conv_output_size, effective_kernel_size, image_shape
-from kerascnn.errors import UsageError, unknown_name
+from kerascnn.errors import UsageError, positive_int, unknown_name
 
 if TYPE_CHECKING:  # keras loads only when a model is built, so listing models stays fast
     import keras
@@ -395,8 +395,7 @@ def build(
     shape = _check_input_shape(info, input_shape, overrides)
     if num_classes is None:
         num_classes = info.default_num_classes
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}")
+    positive_int(num_classes, "num_classes")
     if pooling not in (None, "avg", "max"):
         raise unknown_name("pooling", str(pooling), ("avg", "max"))
     if classifier_activation is not None:

@@ -43,7 +43,7 @@ Example:
 from __future__ import annotations
 
 from kerascnn.architectures._registry import Family
-from kerascnn.errors import UsageError
+from kerascnn.errors import UsageError, positive_int
 
 HOWARD_2017 = (
     "Howard et al.: MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
@@ -196,10 +196,7 @@ def _mobilenet_v1(
     from kerascnn.architectures._common import features_head
 
     alpha = _check_alpha(alpha, 1 / 32 - 1e-9)  # int(32 * alpha) stem filters must be >= 1
-    if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or (
-        depth_multiplier < 1
-    ):
-        raise UsageError(f"depth_multiplier must be a positive integer, got {depth_multiplier!r}")
+    positive_int(depth_multiplier, "depth_multiplier")
     bn = dict(bn_momentum=V1_BN_MOMENTUM, kernel_regularizer=kernel_regularizer)
     x = blocks.mobile_conv_bn_act(inputs, int(32 * alpha), 3, strides=2, name="stem", **bn)
     names = _stage_names([stride for _, stride in V1_BLOCKS])

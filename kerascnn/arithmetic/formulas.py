@@ -47,7 +47,7 @@ import math
 import numbers
 from collections.abc import Iterable, Sequence
 
-from kerascnn.errors import UsageError
+from kerascnn.errors import UsageError, positive_int
 
 __all__ = [
     "PADDINGS",
@@ -82,22 +82,6 @@ _SAME_SIZED = ("same", "circular", "reflect")
 def _is_int(value) -> bool:
     # numbers.Integral covers numpy integers too, without importing numpy.
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def positive_int(value, what: str) -> int:
-    """``value`` as an ``int`` if it is a positive integer, else a UsageError naming ``what``.
-
-    Example:
-        >>> positive_int(3, "stride")
-        3
-        >>> positive_int(0, "stride")
-        Traceback (most recent call last):
-        ...
-        kerascnn.errors.UsageError: stride must be a positive integer, got 0
-    """
-    if not _is_int(value) or value < 1:
-        raise UsageError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def per_axis(value, rank: int, what: str) -> tuple[int, ...]:

@@ -54,7 +54,7 @@ from kerascnn.client.prediction import (
 from kerascnn.client.rest import RestBackend
 from kerascnn.client.retry import DEFAULT_RETRIES, FIRST_DELAY, ServerUnavailable, call_with_retries
 from kerascnn.contract import DEFAULT_SIGNATURE, PIXELS_SIGNATURE, PREDICT_SIGNATURES
-from kerascnn.errors import KerasCNNError, UsageError
+from kerascnn.errors import KerasCNNError, UsageError, positive_int
 from kerascnn.images import ImageError, ServingImage, prepare_image_bytes, prepare_image_pixels
 
 __all__ = [
@@ -204,8 +204,7 @@ class Client:
             >>> [p.label or p.error for p in preds]  # doctest: +SKIP
             ['3', 'missing.png: no such file']
         """
-        if batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+        positive_int(batch_size, "--batch-size")
         images = _image_list(images)
         results = [Prediction(image=_image_name(i, im)) for i, im in enumerate(images)]
         mismatches = InputMismatches(self._model_input)

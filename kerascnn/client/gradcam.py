@@ -29,7 +29,7 @@ from kerascnn.contract import (
     OVERLAY_OUTPUT,
     PROBABILITY_OUTPUT,
 )
-from kerascnn.errors import UsageError
+from kerascnn.errors import UsageError, positive_int
 
 
 @dataclass
@@ -116,8 +116,7 @@ def write_gradcam_overlays(
     """
     from kerascnn.images import normalize_image
 
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    positive_int(batch_size, "--batch-size")
     images = list(images)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

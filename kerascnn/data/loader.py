@@ -34,13 +34,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from kerascnn.arithmetic import image_shape
 from kerascnn.data.augment import build_augmenter
 from kerascnn.data.sources import Source, resolve
 from kerascnn.data.split import split_source
-from kerascnn.errors import UsageError
+from kerascnn.errors import UsageError, positive_int
 from kerascnn.preprocessing import UNIT, InputSpec
 
 if TYPE_CHECKING:  # annotations only; load_data imports TensorFlow when it builds pipelines
@@ -188,8 +186,7 @@ def load_data(
         >>> bundle = load_data("digits", input_shape=(32, 32, 1), augment="digits")  # doctest: +SKIP
         >>> model.fit(bundle.train, validation_data=bundle.val)  # doctest: +SKIP
     """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise UsageError(f"batch_size must be a positive integer, not {batch_size!r}")
+    positive_int(batch_size, "batch_size")
     for name, value in (("val_split", val_split), ("test_split", test_split)):
         if not 0.0 <= float(value) < 1.0:
             raise UsageError(f"{name} must be in [0, 1), not {value!r}")

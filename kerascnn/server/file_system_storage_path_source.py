@@ -3,35 +3,23 @@
 Mirrors ``tensorflow_serving/sources/storage_path/file_system_storage_path_source.cc``: a
 model's base path holds one all-digit folder per version, and its ``model_version_policy``
 (``latest { num_versions }``, default 1; ``all``; ``specific { versions }``) picks the aspired
-versions among them. The polling loop that calls these lives in ``server_core``.
+versions among them. The polling loop that calls these lives in ``server_core``; the folders are
+listed by :func:`kerascnn.contract.version_numbers`, the listing export and client use too.
 TensorFlow-free.
 
 Example:
     >>> import tempfile
+    >>> from kerascnn.contract import version_numbers
     >>> base = Path(tempfile.mkdtemp())
     >>> for name in ("1", "2", "10", "tmp-3"):
     ...     (base / name).mkdir()
-    >>> list_versions(base)
+    >>> version_numbers(base)
     [1, 2, 10]
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-
-def list_versions(base_path: Path) -> list[int]:
-    """All-digit subdirectories of a base path, as TF Serving's file-system source sees them.
-
-    Example:
-        >>> list_versions(Path("/nonexistent"))
-        []
-    """
-    try:
-        entries = list(base_path.iterdir())
-    except OSError:
-        return []
-    return sorted(int(p.name) for p in entries if p.name.isdigit() and p.is_dir())
 
 
 def aspired_versions(policy, on_disk: list[int]) -> list[int]:

@@ -29,12 +29,12 @@ from pathlib import Path
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from kerascnn.contract import version_numbers
 from kerascnn.errors import KerasCNNError, UsageError
 from kerascnn.server.availability_preserving_policy import next_version_to_unload
 from kerascnn.server.config import ServerOptions, resolve_base_path
 from kerascnn.server.file_system_storage_path_source import (
     aspired_versions,
-    list_versions,
     version_stamp,
 )
 from kerascnn.server.metrics import Metrics
@@ -270,7 +270,7 @@ class ServerCore:
             for version in list(model.versions):
                 self._unload(model, version)
             return
-        aspired = model.aspired(list_versions(model.base_path))
+        aspired = model.aspired(version_numbers(model.base_path))
         if not aspired and not model.versions:
             log.warning(
                 "No versions of servable %s found under base path %s",
