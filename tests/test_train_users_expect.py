@@ -131,12 +131,20 @@ def test_output_paths_have_one_spelling_across_verbs():
 # ---------------------------------------------------------------------------- Ctrl-C
 
 
+def _as_in_a_terminal():
+    # A job started in the background by a non-interactive shell (CI scripts, `cmd &`) ignores
+    # SIGINT, and so does everything it starts: Python then never turns Ctrl-C into
+    # KeyboardInterrupt. A user at a terminal has the default disposition; give it back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_prints_the_command_that_resumes(tmp_path, cli):
     run = tmp_path / "runs" / "stopme"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kerascnn", "train", "--epochs", "500", "--batch-size", "64",
          "--project", str(tmp_path / "runs"), "--name", "stopme", "--no-tensorboard"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_as_in_a_terminal,
     )
     try:
         wait_for_epoch(run, 1, proc)
